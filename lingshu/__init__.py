@@ -1,0 +1,1 @@
+"""lingshu: the Lingshu medical multimodal recipe as a reproducible DVC + MLflow pipeline."""

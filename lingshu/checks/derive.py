@@ -1,0 +1,100 @@
+"""The tables the expectation suites validate, recomputed independently from the curate outputs.
+
+Nothing here trusts curate's own bookkeeping: image refs are resolved against the store, benchmark
+overlap is recomputed (exact normalised text and exact pHash against every benchmark's test split), and
+conservation is recounted from the tables themselves against the input counts in metrics/curate.json.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from lingshu.config import CurateConfig
+from lingshu.data.curate import count_tokens
+from lingshu.data.dedup import normalise_text
+from lingshu.data.images import inspect_image
+from lingshu.data.schema import BadRecord, IMAGE_TOKEN, Sample
+from lingshu.data.sources import load_source
+
+
+def _benchmark_fingerprints(cfg: CurateConfig, repo: Path) -> tuple[dict[str, str], dict[int, str]]:
+    texts: dict[str, str] = {}
+    phashes: dict[int, str] = {}
+    for bench in cfg.benchmarks:
+        bench_cfg = type(bench)(**{**bench.__dict__, "group": bench.group or "medical_text"})
+        for record in load_source(bench_cfg, repo):
+            if not isinstance(record, Sample) or record.split != "test":
+                continue
+            texts.setdefault(normalise_text(record.overlap_text()), bench.name)
+            for image in record.images:
+                try:
+                    info, _ = inspect_image(image.read(), 1, cfg.max_image_pixels, cfg.jpeg_draft)
+                    phashes.setdefault(info.phash, bench.name)
+                except BadRecord:
+                    continue
+    return texts, phashes
+
+
+def curated_table(cfg: CurateConfig, repo: Path) -> pd.DataFrame:
+    """All curated tables as one frame, with the derived columns the `curated` suite checks."""
+    frames = [pq.read_table(p).to_pandas().assign(table=p.stem) for p in sorted((repo / cfg.output_dir).glob("*.parquet"))]
+    if not frames:
+        return pd.DataFrame(columns=["id", "table"])
+    df = pd.concat(frames, ignore_index=True)
+    store = repo / cfg.image_store
+    bench_texts, bench_phashes = _benchmark_fingerprints(cfg, repo)
+    phash_cache: dict[str, int | None] = {}
+
+    def phash_of(key: str) -> int | None:
+        if key not in phash_cache:
+            try:
+                phash_cache[key] = inspect_image((store / key).read_bytes(), 1, cfg.max_image_pixels, cfg.jpeg_draft)[0].phash
+            except (OSError, BadRecord):
+                phash_cache[key] = None
+        return phash_cache[key]
+
+    rows = []
+    for row in df.itertuples(index=False):
+        meta = json.loads(row.meta) if row.meta else {}
+        turns = list(row.conversations)
+        answer = turns[-1]["content"] if turns else ""
+        question = str(meta.get("question") or "\n".join(t["content"].replace(IMAGE_TOKEN, "").strip()
+                                                         for t in turns if t["role"] == "user"))
+        overlap_text = answer if row.task in ("caption", "report") else question
+        overlap = None
+        if row.split == "train" and not meta.get("benchmark_overlap"):
+            overlap = bench_texts.get(normalise_text(overlap_text))
+            overlap = overlap or next((bench_phashes[h] for h in map(phash_of, row.images) if h in bench_phashes), None)
+        rows.append({
+            "n_images": len(row.images),
+            "image_tokens": sum(t["content"].count(IMAGE_TOKEN) for t in turns),
+            "images_resolve": all((store / key).is_file() for key in row.images),
+            "answer_chars": len(answer.strip()),
+            "caption_tokens": count_tokens(answer) if row.task == "caption" else None,
+            "unflagged_benchmark_overlap": overlap or "",
+            "provenance_file": row.provenance["file"] if row.provenance else None,
+        })
+    return pd.concat([df.drop(columns=["conversations", "meta", "provenance"]), pd.DataFrame(rows)], axis=1)
+
+
+def rejected_table(cfg: CurateConfig, repo: Path) -> pd.DataFrame:
+    df = pq.read_table(repo / cfg.rejected_dir / "rejected.parquet").to_pandas()
+    df["provenance_file"] = [p["file"] if p else None for p in df.pop("provenance")]
+    return df
+
+
+def conservation_table(cfg: CurateConfig, repo: Path, curated: pd.DataFrame, rejected: pd.DataFrame) -> pd.DataFrame:
+    """Per source: inputs (from curate's metrics) against kept + rejected recounted from the tables."""
+    per_source = json.loads((repo / cfg.metrics_file).read_text())["per_source"]
+    kept = curated["source"].value_counts() if len(curated) else pd.Series(dtype=int)
+    dropped = rejected["source"].value_counts() if len(rejected) else pd.Series(dtype=int)
+    names = sorted(set(per_source) | set(kept.index) | set(dropped.index))
+    return pd.DataFrame({
+        "source": names,
+        "inputs": [int(per_source.get(n, {}).get("inputs", -1)) for n in names],
+        "accounted": [int(kept.get(n, 0)) + int(dropped.get(n, 0)) for n in names],
+    })

@@ -1,0 +1,85 @@
+"""The `lingshu` command: the pipeline's pieces usable outside `dvc repro`.
+
+`lingshu check-data` runs the Great Expectations suites of data_checks/ on the curate outputs (what the
+`validate` stage does, without MLflow logging), optionally re-curating first — a pull-request workflow
+runs it when data sources or checks change. `lingshu params` prints every params.yaml field with its help.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import fields, is_dataclass
+
+
+def _check_data(args: argparse.Namespace) -> int:
+    from lingshu.checks.run import run_checks
+    from lingshu.checks.suites import describe_failures
+    from lingshu.config import load_section
+    from lingshu.tracking import repo_root
+
+    curate = load_section("curate", args.params)
+    validate = load_section("validate", args.params)
+    repo = repo_root()
+    if args.curate:
+        from lingshu.data.curate import Curator, write_outputs
+        from lingshu.data.curate_report import build_metrics
+        from lingshu.io import atomic_write_json
+
+        curator = Curator(curate, repo)
+        result = curator.run()
+        write_outputs(result, curate, repo, curator.store)
+        atomic_write_json(repo / curate.metrics_file, build_metrics(result, curator.benchmarks.sizes))
+    outcomes = run_checks(curate, validate, repo)
+    for outcome in outcomes:
+        status = "passed" if outcome.success else f"FAILED ({len(outcome.failed)} of {outcome.evaluated})"
+        print(f"{outcome.suite:>14}: {outcome.evaluated} expectations, {status}")
+    if any(not o.success for o in outcomes):
+        print(describe_failures(outcomes), file=sys.stderr)
+        print(f"results: {repo / validate.results_dir}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _params(args: argparse.Namespace) -> int:
+    from lingshu.config import SECTIONS
+
+    def show(schema: type, prefix: str) -> None:
+        for f in fields(schema):
+            nested = f.default_factory if is_dataclass(getattr(f, "default_factory", None)) else None
+            if nested is not None:
+                show(nested, f"{prefix}{f.name}.")
+            else:
+                print(f"{prefix}{f.name:<28} {f.metadata.get('help', '')}")
+
+    for name, schema in SECTIONS.items():
+        if args.section in (None, name):
+            print(f"[{name}] {schema.__doc__.strip().splitlines()[0]}")
+            show(schema, f"  {name}.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lingshu", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("check-data", help="run the data_checks/ expectation suites on the curated data",
+                                description="Run the Great Expectations suites of data_checks/ on the curate outputs. "
+                                            "Exits 1 and names suite, expectation and example rows when one fails.")
+    check.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    check.add_argument("--curate", action="store_true", help="re-run curation from data/sources first (no DVC needed)")
+    check.set_defaults(func=_check_data)
+    params = commands.add_parser("params", help="list every params.yaml field with its help text")
+    params.add_argument("section", nargs="?", help="only this section (curate, validate, tracking)")
+    params.set_defaults(func=_params)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""Typed, documented configuration for every stage, loaded from params.yaml with OmegaConf.
+
+Each stage reads one section of params.yaml into a dataclass. OmegaConf's structured mode makes an
+unknown or misspelt key an error that names the key, so a typo in params.yaml or in
+`dvc exp run -S` never silently falls back to a default. Every field carries its help text in
+`metadata["help"]`, which is what `lingshu params --help`-style tooling and the README draw on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+T = TypeVar("T")
+
+
+def doc(default: Any, help: str, **kwargs: Any) -> Any:
+    """A dataclass field with its help text attached (mutable defaults go through default_factory)."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help}, **kwargs)
+    return field(default=default, metadata={"help": help}, **kwargs)
+
+
+@dataclass
+class SourceConfig:
+    """One input dataset: where it is, which loader reads it and how its records are labelled."""
+
+    name: str = doc("", "Unique source name; used in sample ids, provenance and the dedup priority list.")
+    format: str = doc("", "Loader to read it with (see lingshu.data.sources.LOADERS).")
+    path: str = doc("", "File or folder relative to the repo root (or a Hugging Face dataset name for format hf_dataset).")
+    group: str = doc("", "Data group of its samples (medical_multimodal, general_multimodal, medical_text, ...).")
+    licence: str = doc("", "Licence of the source; a per-record licence from the data wins where the format has one.")
+    split: str = doc("train", "Split given to records whose format has no split of its own.")
+    options: dict = doc({}, "Loader-specific options (e.g. count and seed for generators, image_dir for VQA-RAD).")
+
+
+@dataclass
+class ModalityConfig:
+    """The fallback modality classifier for images whose metadata names no modality."""
+
+    holdout_fraction: float = doc(0.25, "Fraction of labelled images held out to measure the classifier's accuracy.")
+    seed: int = doc(0, "Seed of the held-out split and the classifier.")
+    thumbnail: int = doc(32, "Side of the grayscale thumbnail used as the classifier's features.")
+
+
+@dataclass
+class CurateConfig:
+    """Filters, dedup, decontamination and labelling applied by the `curate` stage (recipe defaults)."""
+
+    sources: list[SourceConfig] = doc([], "Training sources, in any order (priority decides near-duplicate winners).")
+    benchmarks: list[SourceConfig] = doc([], "Evaluation sets whose test split must not leak into training.")
+    source_priority: list[str] = doc([], "Source names from most to least reliable; near-duplicates keep the copy from the earliest.")
+    output_dir: str = doc("data/curated", "Where the curated Parquet tables go (one per data group).")
+    image_store: str = doc("data/images", "Content-addressed image store (<sha256>.<ext>).")
+    rejected_dir: str = doc("data/rejected", "Where one record per dropped sample, with its reason, goes.")
+    metrics_file: str = doc("metrics/curate.json", "Stage metrics (conservation, counts per reason).")
+    plots_dir: str = doc("plots/curate", "DVC plots: group/modality distributions.")
+    min_image_side: int = doc(64, "Drop images whose shorter side is below this many pixels (recipe: 64).")
+    max_image_pixels: int = doc(80_000_000, "Images declaring more pixels than this are rejected as decompression bombs.")
+    caption_min_tokens: int = doc(10, "Caption samples shorter than this are dropped (recipe: 10).")
+    caption_max_tokens: int = doc(1024, "Caption samples longer than this are dropped (recipe: 1024).")
+    phash_chunk_size: int = doc(512, "Images hashed per chunk; bounds memory however many images there are.")
+    jpeg_draft: bool = doc(True, "Decode JPEGs at reduced scale for pHash (same duplicate groups, several times faster).")
+    minhash_num_perm: int = doc(128, "MinHash permutations for near-duplicate and decontamination text matching.")
+    near_dup_threshold: float = doc(0.85, "Estimated Jaccard similarity above which two instruction texts are near-duplicates.")
+    decontaminate: str = doc("drop", "drop: remove training samples overlapping a benchmark test split; report: keep and count them.")
+    decontam_threshold: float = doc(0.9, "Estimated Jaccard similarity above which a question matches a benchmark question.")
+    deidentify: bool = doc(True, "Replace names, dates, record numbers, phone numbers and e-mails in free text.")
+    modality: ModalityConfig = field(
+        default_factory=ModalityConfig, metadata={"help": "Fallback modality classifier settings."}
+    )
+
+
+@dataclass
+class ValidateConfig:
+    """The Great Expectations gate run by the `validate` stage and by `lingshu check-data`."""
+
+    suites_dir: str = doc("data_checks", "Folder of expectation suites (one JSON file per table).")
+    results_dir: str = doc("reports/validation", "Where each suite's JSON and HTML result goes.")
+    metrics_file: str = doc("metrics/validate.json", "Stage metrics (expectations evaluated / failed per suite).")
+    max_examples: int = doc(5, "Example failing rows quoted per failed expectation.")
+
+
+@dataclass
+class TrackingConfig:
+    """MLflow settings shared by all stages."""
+
+    experiment: str = doc("lingshu", "MLflow experiment the stage runs are logged under.")
+    tracking_uri: str = doc("", "Tracking URI; empty means $MLFLOW_TRACKING_URI, else sqlite:///<repo>/mlflow.db.")
+    artifact_dir: str = doc("mlartifacts", "Artifact root for a local sqlite store (relative to the repo root).")
+
+
+SECTIONS: dict[str, type] = {
+    "tracking": TrackingConfig,
+    "curate": CurateConfig,
+    "validate": ValidateConfig,
+}
+
+
+class ConfigError(ValueError):
+    """params.yaml (or an override) does not fit the documented dataclass."""
+
+
+def load_section(section: str, params_file: str | Path = "params.yaml", overrides: list[str] | None = None) -> Any:
+    """Load one section of params.yaml into its dataclass, applying `a.b=c` overrides on top.
+
+    Unknown keys and wrongly typed values raise ConfigError naming the file and the key.
+    """
+    schema = SECTIONS.get(section)
+    if schema is None:
+        raise ConfigError(f"unknown params section {section!r}; known: {', '.join(SECTIONS)}")
+    params_file = Path(params_file)
+    raw = OmegaConf.load(params_file) if params_file.exists() else OmegaConf.create({})
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), raw.get(section, {}) or {})
+        if overrides:
+            merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
+        obj = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"{params_file}: section {section!r}: {exc}") from exc
+    return obj
+
+
+def load_params(params_file: str | Path = "params.yaml") -> dict[str, Any]:
+    """Every known section of params.yaml, validated; unknown top-level sections are errors too."""
+    params_file = Path(params_file)
+    raw = OmegaConf.load(params_file)
+    unknown = sorted(set(raw.keys()) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"{params_file}: unknown top-level section(s) {unknown}; known: {sorted(SECTIONS)}")
+    return {name: load_section(name, params_file) for name in raw.keys()}
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted key -> scalar view of a config dataclass, as logged to MLflow params."""
+    out: dict[str, Any] = {}
+    if is_dataclass(obj):
+        items = ((f.name, getattr(obj, f.name)) for f in fields(obj))
+    elif isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, list):
+        items = ((str(i), v) for i, v in enumerate(obj))
+    else:
+        return {prefix.rstrip("."): obj}
+    for key, value in items:
+        name = f"{prefix}{key}"
+        if is_dataclass(value) or isinstance(value, (dict, list)):
+            nested = flatten(value, name + ".")
+            out.update(nested if nested else {name: str(value)})
+        else:
+            out[name] = value
+    return out
+
+
+def field_help(schema: type) -> dict[str, str]:
+    """Field name -> help text of a config dataclass (used by tests to insist that every field is documented)."""
+    return {f.name: f.metadata.get("help", "") for f in fields(schema)}

@@ -1,0 +1,45 @@
+"""Source loaders: one module per native format, all yielding `Sample`s (or `Rejected` records).
+
+A loader never raises for a bad record: it yields a `Rejected` with the reason, so that every input
+record ends up either kept or rejected. A file that cannot be parsed at all becomes one rejected record
+naming the file. `LOADERS` maps the `format:` key of a source in params.yaml to its loader.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Callable, Iterator
+
+from lingshu.config import SourceConfig
+from lingshu.data.schema import Rejected, Sample
+
+Loader = Callable[[SourceConfig, Path], Iterator[Sample | Rejected]]
+LOADERS: dict[str, Loader] = {}
+
+# Modules that register loaders; imported lazily so `import lingshu.data.sources` stays cheap.
+_MODULES = ("vqa_rad", "pubmedqa", "roco", "iu_xray", "dicom", "mcq_jsonl", "image_folder", "hf_dataset", "generated")
+
+
+def register(name: str) -> Callable[[Loader], Loader]:
+    def wrap(fn: Loader) -> Loader:
+        LOADERS[name] = fn
+        return fn
+
+    return wrap
+
+
+def get_loader(name: str) -> Loader:
+    for module in _MODULES:
+        importlib.import_module(f"{__name__}.{module}")
+    if name not in LOADERS:
+        raise KeyError(f"unknown source format {name!r}; known formats: {', '.join(sorted(LOADERS))}")
+    return LOADERS[name]
+
+
+def load_source(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
+    """Records of one configured source; a missing path is a clear error naming the source."""
+    loader = get_loader(src.format)
+    if src.format != "hf_dataset" and not (repo / src.path).exists():
+        raise FileNotFoundError(f"source {src.name!r}: path {src.path!r} does not exist (relative to {repo})")
+    yield from loader(src, repo)

@@ -1,0 +1,67 @@
+"""IU-Xray reports as bundled with MedEvalKit: findings + impression per study (image names, no images).
+
+The text is formatted as the evaluation protocol's target ("Findings: {f} Impression: {i}") so that
+decontamination against the IU-Xray benchmark compares like with like.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+from lingshu.config import SourceConfig
+from lingshu.data.schema import BadRecord, Rejected, Sample
+from lingshu.data.sources import register
+from lingshu.data.sources.common import finish, has_invalid_utf8, qa_turns, read_json_lenient, rel, reject, require, unparseable
+
+REPORT_PROMPT = (
+    "You are a helpful assistant. Please generate a report for the given images, including both findings and "
+    "impressions. Return the report in the following format: Findings: {} Impression: {}."
+)
+
+
+def report_text(findings: str, impression: str) -> str:
+    return f"Findings: {findings.strip()} Impression: {impression.strip()}"
+
+
+@register("iu_xray_json")
+def load(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
+    path = repo / src.path
+    try:
+        records = read_json_lenient(path)
+        if not isinstance(records, list):
+            raise ValueError("expected a JSON list of studies")
+    except (ValueError, OSError) as exc:
+        yield unparseable(src, path, repo, exc)
+        return
+    file = rel(path, repo)
+    for index, record in enumerate(records):
+        record_id = str(record.get("id") if isinstance(record, dict) else "") or f"row{index}"
+        try:
+            if not isinstance(record, dict):
+                raise BadRecord("invalid_field", "record is not an object")
+            if has_invalid_utf8(record):
+                raise BadRecord("invalid_utf8", record_id)
+            require(record, "id")
+            if not (str(record.get("findings") or "").strip() or str(record.get("impression") or "").strip()):
+                raise BadRecord("empty_report", "findings and impression are both empty")
+        except BadRecord as bad:
+            yield reject(src, record_id, bad, file, f"index={index}")
+            continue
+        text = report_text(str(record.get("findings") or ""), str(record.get("impression") or ""))
+        yield finish(
+            Sample(
+                id=f"{src.name}:{record_id}",
+                source=src.name,
+                group=src.group,
+                task="report",
+                conversations=qa_turns(REPORT_PROMPT, text, 0),
+                modality="text",
+                body_part="chest",
+                licence=src.licence,
+                split=src.split,
+                provenance_file=file,
+                provenance_record=f"index={index}",
+                meta={"study_images": list(record.get("image") or [])},
+            )
+        )

@@ -1,0 +1,80 @@
+"""Multiple-choice questions as JSON Lines (MedQA, MMLU-medical, MedMCQA as distributed by MedEvalKit).
+
+Each line has a `question`, an id (`realidx` or `id`), and optionally `options` (a dict, or its
+Python-literal string form), `answer_idx`/`label` and `answer`. Lines that are not UTF-8 or not JSON,
+or that lack a question, are rejected one by one.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from typing import Iterator
+
+from lingshu.config import SourceConfig
+from lingshu.data.schema import BadRecord, Rejected, Sample
+from lingshu.data.sources import register
+from lingshu.data.sources.common import finish, iter_lines, qa_turns, rel, reject, require
+
+
+def _options(value) -> dict[str, str]:
+    if isinstance(value, str) and value.strip():
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError) as exc:
+            raise BadRecord("invalid_field", f"options: {exc}") from exc
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _answer_letter(record: dict) -> str:
+    letter = record.get("answer_idx") or record.get("label") or ""
+    if isinstance(letter, str) and letter.startswith("["):
+        letter = (ast.literal_eval(letter) or [""])[0]
+    return str(letter).strip()
+
+
+@register("mcq_jsonl")
+def load(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
+    path = repo / src.path
+    file = rel(path, repo)
+    for number, text, _raw in iter_lines(path):
+        record_id = f"line{number}"
+        try:
+            if text is None:
+                raise BadRecord("invalid_utf8", f"line {number}")
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise BadRecord("invalid_json", f"line {number}: {exc}") from exc
+            if not isinstance(record, dict):
+                raise BadRecord("invalid_json", f"line {number} is not an object")
+            record_id = str(record.get("realidx") or record.get("id") or record_id)
+            require(record, "question")
+            options = _options(record.get("options"))
+            letter = _answer_letter(record)
+        except BadRecord as bad:
+            yield reject(src, record_id, bad, file, f"line={number}")
+            continue
+        question = str(record["question"])
+        listed = "".join(f"\n{k}. {v}" for k, v in options.items())
+        prompt = f"Question: {question}\nOptions:{listed}\nAnswer with the option's letter." if options else question
+        answer = letter or str(record.get("answer") or "")
+        if options and letter in options:
+            answer = f"{letter}. {options[letter]}"
+        yield finish(
+            Sample(
+                id=f"{src.name}:{record_id}",
+                source=src.name,
+                group=src.group,
+                task="mcq",
+                conversations=qa_turns(prompt, answer or "unknown", 0),
+                modality="text",
+                licence=src.licence,
+                split=src.split,
+                provenance_file=file,
+                provenance_record=f"line={number}",
+                meta={"question": question, "answer": letter, "options": options,
+                      "subject": str(record.get("subject") or record.get("subject_name") or "")},
+            )
+        )

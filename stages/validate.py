@@ -1,0 +1,47 @@
+"""DVC stage `validate`: run the Great Expectations suites in data_checks/ on the curate outputs.
+
+A failed expectation fails the stage (and so `dvc repro`) with a message naming the suite, the
+expectation and example rows; every suite's JSON and HTML result is written to reports/validation/.
+"""
+
+import argparse
+import sys
+
+from lingshu.checks.run import run_checks
+from lingshu.checks.suites import describe_failures
+from lingshu.config import load_section
+from lingshu.io import atomic_write_json
+from lingshu.tracking import repo_root, stage_run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    args = parser.parse_args(argv)
+    curate = load_section("curate", args.params)
+    validate = load_section("validate", args.params)
+    repo = repo_root()
+    import mlflow
+
+    with stage_run("validate", validate, load_section("tracking", args.params)):
+        outcomes = run_checks(curate, validate, repo)
+        metrics = {
+            "suites": len(outcomes),
+            "suites_failed": sum(not o.success for o in outcomes),
+            "expectations": sum(o.evaluated for o in outcomes),
+            "expectations_failed": sum(len(o.failed) for o in outcomes),
+            "per_suite": {o.suite: {"success": o.success, "evaluated": o.evaluated, "failed": len(o.failed)} for o in outcomes},
+        }
+        atomic_write_json(repo / validate.metrics_file, metrics)
+        mlflow.log_metrics({k: v for k, v in metrics.items() if isinstance(v, int)})
+        mlflow.log_artifacts(str(repo / validate.results_dir), artifact_path="validation")
+    if metrics["suites_failed"]:
+        print("validate: data checks FAILED\n" + describe_failures(outcomes), file=sys.stderr)
+        print(f"results: {repo / validate.results_dir}", file=sys.stderr)
+        return 1
+    print(f"validate: {metrics['suites']} suites, {metrics['expectations']} expectations, all passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+
+import pytest
+
+from lingshu.config import SECTIONS, ConfigError, field_help, load_params, load_section
+from lingshu.config import ModalityConfig, SourceConfig
+
+
+def test_params_yaml_and_every_experiment_load(repo):
+    params = load_params(repo / "params.yaml")
+    assert params["curate"].decontaminate == "drop"
+    experiments = sorted((repo / "experiments").glob("*.yaml"))
+    assert experiments, "experiments/ declares at least one variant"
+    for path in experiments:
+        load_params(path)
+
+
+def test_unknown_key_is_an_error_naming_it(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("curate:\n  min_image_sid: 10\n")
+    with pytest.raises(ConfigError, match="min_image_sid"):
+        load_section("curate", path)
+
+
+def test_unknown_section_is_an_error(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("curat:\n  min_image_side: 10\n")
+    with pytest.raises(ConfigError, match="curat"):
+        load_params(path)
+
+
+def test_wrong_type_is_an_error(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("curate:\n  min_image_side: big\n")
+    with pytest.raises(ConfigError, match="min_image_side"):
+        load_section("curate", path)
+
+
+def test_overrides_apply_on_top(repo):
+    cfg = load_section("curate", repo / "params.yaml", ["min_image_side=128", "modality.seed=3"])
+    assert cfg.min_image_side == 128 and cfg.modality.seed == 3
+    assert isinstance(cfg.sources[0], SourceConfig)
+
+
+@pytest.mark.parametrize("schema", [*SECTIONS.values(), SourceConfig, ModalityConfig])
+def test_every_field_is_documented(schema):
+    undocumented = [name for name, text in field_help(schema).items() if len(text) < 10]
+    assert not undocumented, f"{schema.__name__} fields without help: {undocumented}"
