@@ -56,7 +56,7 @@ def _dvc_ancestor() -> tuple[int, str] | None:
             stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
             return None
-        if any(Path(a.decode(errors="replace")).name == "dvc" for a in argv[:2]):
+        if any(Path(a.decode(errors="replace")).name == "dvc" for a in argv[:3]):  # dvc, python [-m] dvc
             return pid, stat.rsplit(")", 1)[1].split()[19]
         pid = int(stat.rsplit(")", 1)[1].split()[1])
     return None
