@@ -91,7 +91,8 @@ class Curator:
         self.benchmarks = BenchmarkIndex.build(self.cfg.benchmarks, self.repo, self.cfg.decontam_threshold,
                                                self.cfg.minhash_num_perm, self.check_image)
         for src in ordered_sources(self.cfg):
-            for record in tqdm(load_source(src, self.repo), desc=f"curate {src.name}", unit="rec", leave=False):
+            for record in tqdm(load_source(src, self.repo), desc=f"curate {src.name}", unit="rec", leave=False,
+                               disable=None):  # bars on a terminal, silence in logs
                 self.result.inputs[src.name] += 1
                 outcome = record if isinstance(record, Rejected) else self.process(record)
                 if isinstance(outcome, Rejected):

@@ -48,9 +48,32 @@ def has_invalid_utf8(value: Any) -> bool:
     return False
 
 
-def read_json_lenient(path: Path) -> Any:
-    """Parse a JSON document whose strings may hold invalid UTF-8 (flagged per record by has_invalid_utf8)."""
-    return json.loads(path.read_bytes().decode("utf-8", errors="surrogateescape"))
+def read_json_document(src: SourceConfig, repo: Path, expected: type) -> Any:
+    """The parsed JSON document of a source, or one `Rejected` naming the file when it cannot be parsed.
+
+    Strings may hold invalid UTF-8 (decoded with surrogateescape, flagged per record by has_invalid_utf8).
+    """
+    path = repo / src.path
+    try:
+        document = json.loads(path.read_bytes().decode("utf-8", errors="surrogateescape"))
+        if not isinstance(document, expected):
+            raise ValueError(f"expected a JSON {expected.__name__} at the top level")
+    except (ValueError, OSError) as exc:
+        return unparseable(src, path, repo, exc)
+    return document
+
+
+def parse_json_line(number: int, text: str | None) -> dict:
+    """One JSON Lines record as a dict; BadRecord for invalid UTF-8, invalid JSON or a non-object."""
+    if text is None:
+        raise BadRecord("invalid_utf8", f"line {number}")
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadRecord("invalid_json", f"line {number}: {exc}") from exc
+    if not isinstance(record, dict):
+        raise BadRecord("invalid_json", f"line {number} is not an object")
+    return record
 
 
 def iter_lines(path: Path) -> Iterator[tuple[int, str | None, bytes]]:

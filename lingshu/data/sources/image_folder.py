@@ -8,14 +8,15 @@ which maps Hub rows through the same fields.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterator
 
 from lingshu.config import SourceConfig
 from lingshu.data.schema import BadRecord, ImageSource, Rejected, Sample
 from lingshu.data.sources import register
-from lingshu.data.sources.common import file_image, finish, iter_lines, normalise_modality, qa_turns, rel, reject, safe_join
+from lingshu.data.sources.common import (
+    file_image, finish, iter_lines, normalise_modality, parse_json_line, qa_turns, rel, reject, safe_join,
+)
 
 CAPTION_PROMPT = "Describe this medical image."
 
@@ -59,13 +60,8 @@ def load(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
     for number, text, _raw in iter_lines(metadata):
         record_id = f"line{number}"
         try:
-            if text is None:
-                raise BadRecord("invalid_utf8", f"line {number}")
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise BadRecord("invalid_json", f"line {number}: {exc}") from exc
-            if not isinstance(row, dict) or not row.get("file_name"):
+            row = parse_json_line(number, text)
+            if not row.get("file_name"):
                 raise BadRecord("missing_field", "file_name")
             record_id = str(row.get("id") or Path(str(row["file_name"])).stem or record_id)
             image = file_image(safe_join(folder, str(row["file_name"])), repo)

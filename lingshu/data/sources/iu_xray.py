@@ -12,7 +12,7 @@ from typing import Iterator
 from lingshu.config import SourceConfig
 from lingshu.data.schema import BadRecord, Rejected, Sample
 from lingshu.data.sources import register
-from lingshu.data.sources.common import finish, has_invalid_utf8, qa_turns, read_json_lenient, rel, reject, require, unparseable
+from lingshu.data.sources.common import finish, has_invalid_utf8, qa_turns, read_json_document, rel, reject, require
 
 REPORT_PROMPT = (
     "You are a helpful assistant. Please generate a report for the given images, including both findings and "
@@ -26,15 +26,11 @@ def report_text(findings: str, impression: str) -> str:
 
 @register("iu_xray_json")
 def load(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
-    path = repo / src.path
-    try:
-        records = read_json_lenient(path)
-        if not isinstance(records, list):
-            raise ValueError("expected a JSON list of studies")
-    except (ValueError, OSError) as exc:
-        yield unparseable(src, path, repo, exc)
+    records = read_json_document(src, repo, list)
+    if isinstance(records, Rejected):
+        yield records
         return
-    file = rel(path, repo)
+    file = rel(repo / src.path, repo)
     for index, record in enumerate(records):
         record_id = str(record.get("id") if isinstance(record, dict) else "") or f"row{index}"
         try:

@@ -8,14 +8,13 @@ or that lack a question, are rejected one by one.
 from __future__ import annotations
 
 import ast
-import json
 from pathlib import Path
 from typing import Iterator
 
 from lingshu.config import SourceConfig
 from lingshu.data.schema import BadRecord, Rejected, Sample
 from lingshu.data.sources import register
-from lingshu.data.sources.common import finish, iter_lines, qa_turns, rel, reject, require
+from lingshu.data.sources.common import finish, iter_lines, parse_json_line, qa_turns, rel, reject, require
 
 
 def _options(value) -> dict[str, str]:
@@ -41,14 +40,7 @@ def load(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
     for number, text, _raw in iter_lines(path):
         record_id = f"line{number}"
         try:
-            if text is None:
-                raise BadRecord("invalid_utf8", f"line {number}")
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise BadRecord("invalid_json", f"line {number}: {exc}") from exc
-            if not isinstance(record, dict):
-                raise BadRecord("invalid_json", f"line {number} is not an object")
+            record = parse_json_line(number, text)
             record_id = str(record.get("realidx") or record.get("id") or record_id)
             require(record, "question")
             options = _options(record.get("options"))

@@ -13,25 +13,21 @@ from typing import Iterator
 from lingshu.config import SourceConfig
 from lingshu.data.schema import BadRecord, Rejected, Sample
 from lingshu.data.sources import register
-from lingshu.data.sources.common import finish, has_invalid_utf8, qa_turns, read_json_lenient, rel, reject, require, unparseable
+from lingshu.data.sources.common import finish, has_invalid_utf8, qa_turns, read_json_document, rel, reject, require
 
 DECISIONS = ("yes", "no", "maybe")
 
 
 @register("pubmedqa_json")
 def load(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
-    path = repo / src.path
     test_ids: set[str] = set()
     if src.options.get("test_ids"):
         test_ids = set(json.loads((repo / src.options["test_ids"]).read_text()))
-    try:
-        records = read_json_lenient(path)
-        if not isinstance(records, dict):
-            raise ValueError("expected a JSON object keyed by PMID")
-    except (ValueError, OSError) as exc:
-        yield unparseable(src, path, repo, exc)
+    records = read_json_document(src, repo, dict)
+    if isinstance(records, Rejected):
+        yield records
         return
-    file = rel(path, repo)
+    file = rel(repo / src.path, repo)
     for pmid, record in records.items():
         try:
             if not isinstance(record, dict):

@@ -17,7 +17,7 @@ from lingshu.config import SourceConfig
 from lingshu.data.schema import BadRecord, Rejected, Sample
 from lingshu.data.sources import register
 from lingshu.data.sources.common import (
-    file_image, finish, has_invalid_utf8, normalise_modality, qa_turns, read_json_lenient, rel, reject, require,
+    file_image, finish, has_invalid_utf8, normalise_modality, qa_turns, read_json_document, rel, reject, require,
     safe_join, unparseable,
 )
 
@@ -74,15 +74,11 @@ def _samples(records: list[dict], src: SourceConfig, path: Path, repo: Path) -> 
 
 @register("vqa_rad_json")
 def load_json(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
-    path = repo / src.path
-    try:
-        records = read_json_lenient(path)
-        if not isinstance(records, list):
-            raise ValueError("expected a JSON list of question records")
-    except (ValueError, OSError) as exc:
-        yield unparseable(src, path, repo, exc)
+    records = read_json_document(src, repo, list)
+    if isinstance(records, Rejected):
+        yield records
         return
-    yield from _samples([r if isinstance(r, dict) else {} for r in records], src, path, repo)
+    yield from _samples([r if isinstance(r, dict) else {} for r in records], src, repo / src.path, repo)
 
 
 @register("vqa_rad_xml")
