@@ -18,7 +18,6 @@ CPU = single_core()  # before numpy is imported
 import argparse  # noqa: E402
 import random  # noqa: E402
 import string  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 from itertools import accumulate, combinations  # noqa: E402
 
@@ -33,7 +32,8 @@ CFG = CurateConfig()
 def generate(docs: int, variants: int, max_edits: int, seed: int) -> tuple[list[str], list[int]]:
     """`docs` texts in shuffled order and the group (base sentence) of each; a group is a base + its variants."""
     rng = random.Random(seed)
-    vocabulary = sorted({"".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 10))) for _ in range(20_000)})
+    letters = ("".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 10))) for _ in range(20_000))
+    vocabulary = sorted(set(letters))  # sorted: a set's order depends on PYTHONHASHSEED
     rng.shuffle(vocabulary)
     weights = list(accumulate(1 / rank for rank in range(1, len(vocabulary) + 1)))  # Zipf: few common words
 
@@ -46,7 +46,9 @@ def generate(docs: int, variants: int, max_edits: int, seed: int) -> tuple[list[
             at = rng.randrange(len(text))
             edit = rng.choice(("substitute", "insert", "delete"))
             if edit == "substitute":
-                text[at] = rng.choice([w for w in words(2) if w != text[at]] or words(1))
+                old = text[at]
+                while text[at] == old:
+                    text[at] = words(1)[0]
             elif edit == "insert":
                 text.insert(at, words(1)[0])
             elif len(text) > 1:
@@ -71,7 +73,7 @@ def run_index(texts: list[str], threshold: float, num_perm: int) -> tuple[set[tu
     index = TextIndex(threshold, num_perm)
     found: set[tuple[int, int]] = set()
     match_s = add_s = 0.0
-    for position, text in enumerate(tqdm(texts, desc="match+add", unit="doc", mininterval=2, file=sys.stderr)):
+    for position, text in enumerate(tqdm(texts, desc="match+add", unit="doc", disable=None)):  # bar on a terminal only
         seconds, matches = timed(lambda: index.match(text))
         match_s += seconds
         found.update((int(key), position) for key, _ in matches)
@@ -89,11 +91,36 @@ def truth(texts: list[str], groups: list[int], threshold: float) -> tuple[dict[t
     return {pair: j for pair, j in similarities.items() if j >= threshold}, len(pairs)
 
 
+def ratio(part: int, whole: int) -> str:
+    return f"{part}/{whole} = {part / max(whole, 1):.2%}"
+
+
+def score(texts: list[str], groups: list[int], found: set[tuple[int, int]], threshold: float) -> None:
+    true_pairs, group_pairs = truth(texts, groups, threshold)
+    hits = found & true_pairs.keys()
+    false = found - true_pairs.keys()
+    near_miss = [jaccard(texts[a], texts[b]) for a, b in false if groups[a] == groups[b]]
+    print(f"planted pairs (same base sentence): {group_pairs}; exact Jaccard >= {threshold}: "
+          f"{ratio(len(true_pairs), group_pairs)}")
+    print(f"recall: {ratio(len(hits), len(true_pairs))} of the true near-duplicate pairs found")
+    edges = [threshold] + [e for e in (0.9, 0.95) if e > threshold] + [1.0]
+    for low, high in zip(edges, edges[1:]):
+        pairs = [p for p, j in true_pairs.items() if low <= j < high or j == high == 1.0]
+        print(f"  exact Jaccard {low:.2f}-{high:.2f}: {ratio(sum(p in hits for p in pairs), len(pairs))}")
+    span = f" (exact Jaccard {min(near_miss):.3f}-{max(near_miss):.3f})" if near_miss else ""
+    print(f"false positives: {ratio(len(false), len(found))} of the reported pairs: {len(near_miss)} same-sentence "
+          f"pairs below the threshold{span}, {len(false) - len(near_miss)} between unrelated sentences")
+    later = {b for _, b in true_pairs}
+    flagged = {b for _, b in found}
+    print(f"per doc (curate drops a doc matching an earlier one): {len(later)} docs have an earlier true "
+          f"near-duplicate, {ratio(len(flagged & later), len(later))} flagged; {len(flagged - later)} flagged wrongly")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=100_000, help="number of texts (default: %(default)s)")
-    parser.add_argument("--variants", type=int, default=4, help="near-duplicate variants per base sentence (default: 4)")
-    parser.add_argument("--max-edits", type=int, default=3, help="each variant gets 1..this many word edits (default: 3)")
+    parser.add_argument("--variants", type=int, default=4, help="near-duplicate variants per base (default: 4)")
+    parser.add_argument("--max-edits", type=int, default=3, help="1..this many word edits per variant (default: 3)")
     parser.add_argument("--threshold", type=float, default=CFG.near_dup_threshold,
                         help="TextIndex Jaccard threshold (default: curate's near_dup_threshold, %(default)s)")
     parser.add_argument("--num-perm", type=int, default=CFG.minhash_num_perm,
@@ -104,11 +131,12 @@ def main() -> None:
     start = time.perf_counter()
     texts, groups = generate(args.docs, args.variants, args.max_edits, args.seed)
     words = sorted(len(t.split()) for t in texts)
-    print(f"{len(texts)} docs: {len(set(groups))} base sentences x (1 + {args.variants} variants with 1-{args.max_edits} "
-          f"word edits), {words[0]}-{words[-1]} words (median {words[len(words) // 2]}), seed {args.seed}; "
-          f"generated in {time.perf_counter() - start:.1f} s")
+    print(f"{len(texts)} docs: {len(set(groups))} base sentences x (1 + {args.variants} variants with "
+          f"1-{args.max_edits} word edits), {words[0]}-{words[-1]} words (median {words[len(words) // 2]}), "
+          f"seed {args.seed}; generated in {time.perf_counter() - start:.1f} s")
 
-    section(f"TextIndex(threshold={args.threshold}, num_perm={args.num_perm}): match + add per doc, one core (CPU {CPU})")
+    section(f"TextIndex(threshold={args.threshold}, num_perm={args.num_perm}): match + add per doc, "
+            f"one core (CPU {CPU})")
     found, match_s, add_s = run_index(texts, args.threshold, args.num_perm)
     total = match_s + add_s
     print(f"{len(texts) / total:.0f} docs/s for match+add ({total:.1f} s: match {match_s:.1f} s, add {add_s:.1f} s)")
@@ -116,28 +144,7 @@ def main() -> None:
         print(f"note: over 5 minutes for {len(texts)} docs on this machine")
 
     section("Found pairs vs exact Jaccard of the same shingles")
-    true_pairs, group_pairs = truth(texts, groups, args.threshold)
-    hits = found & true_pairs.keys()
-    false = found - true_pairs.keys()
-    cross = sum(groups[a] != groups[b] for a, b in false)
-    near_miss = [jaccard(texts[a], texts[b]) for a, b in false if groups[a] == groups[b]]
-    print(f"planted pairs (same base sentence): {group_pairs}; of these, exact Jaccard >= {args.threshold}: "
-          f"{len(true_pairs)} ({len(true_pairs) / group_pairs:.1%})")
-    print(f"recall: {len(hits)}/{len(true_pairs)} = {len(hits) / max(len(true_pairs), 1):.2%} of the true near-duplicate pairs")
-    edges = [args.threshold] + [e for e in (0.9, 0.95) if e > args.threshold] + [1.0]
-    for low, high in zip(edges, edges[1:]):
-        pairs = [p for p, j in true_pairs.items() if low <= j < high or (high == 1.0 and j == 1.0)]
-        print(f"  exact Jaccard {low:.2f}-{high:.2f}: {sum(p in hits for p in pairs)}/{len(pairs)} found "
-              f"({sum(p in hits for p in pairs) / max(len(pairs), 1):.2%})")
-    print(f"false positives: {len(false)} pairs reported ({len(false) / max(len(found), 1):.2%} of {len(found)}): "
-          f"{len(near_miss)} same-group pairs just below the threshold"
-          + (f" (exact Jaccard {min(near_miss):.3f}-{max(near_miss):.3f})" if near_miss else "")
-          + f", {cross} between unrelated sentences")
-    later = {b for _, b in true_pairs}
-    flagged = {b for _, b in found}
-    print(f"per doc, as curate drops them: {len(later)} docs have an earlier true near-duplicate, "
-          f"{len(flagged & later)} of them flagged ({len(flagged & later) / max(len(later), 1):.2%}), "
-          f"{len(flagged - later)} docs flagged wrongly")
+    score(texts, groups, found, args.threshold)
     print(f"\ntotal benchmark time: {time.perf_counter() - start:.0f} s")
 
 

@@ -12,12 +12,15 @@ def _hashes(paths, draft):
     return [(p.name, inspect_image(p.read_bytes(), 1, 10**9, jpeg_draft=draft)[0].phash) for p in paths]
 
 
-def test_draft_mode_gives_the_same_duplicate_groups_on_vqa_rad(repo):
+def test_full_decode_hash_is_exactly_imagehash_phash(repo):
+    import imagehash
+
     paths = sorted((repo / "data/sources/vqa_rad/images").glob("*.jpg"))
     assert len(paths) == 315
-    with_draft = _hashes(paths, True)
-    without = _hashes(paths, False)
-    assert exact_groups(with_draft) == exact_groups(without)
+    ours = _hashes(paths, False)
+    reference = [(p.name, int(str(imagehash.phash(Image.open(p))), 16)) for p in paths]
+    assert ours == reference
+    assert exact_groups(ours) == exact_groups(reference)
 
 
 def test_a_reencoded_copy_is_a_duplicate_and_a_different_image_is_not(repo):

@@ -150,11 +150,12 @@ class Curator:
         if not captions:
             text = sample.overlap_text() + "\n" + sample.text_of("assistant")
             signature = ",".join(i.sha256 for i in infos)
-            for key, similarity in self.texts.match(text):
+            minhash = self.texts.minhash(text)  # computed once for both the lookup and the insert
+            for key, similarity in self.texts.match(text, minhash):
                 if key.split("|", 1)[0] == signature:
                     return Rejected.of(sample, "near_duplicate_text", f"similarity {similarity:.2f} to {key.split('|', 1)[1]}",
                                        "text_dedup")
-            self.texts.add(f"{signature}|{sample.id}", text)
+            self.texts.add(f"{signature}|{sample.id}", text, minhash)
         return None
 
     def label_modalities(self) -> None:

@@ -2,8 +2,9 @@
 
 Everything that can go wrong with an image file becomes a `BadRecord` with a reason code, never an
 exception that stops the run. The pHash is imagehash's DCT hash; for JPEGs it can be computed from a
-reduced-scale decode (PIL draft mode), which is several times faster — `tests/test_images.py` checks on
-the real VQA-RAD images that this never changes which images are duplicates.
+reduced-scale decode (PIL draft mode), which is ~7x faster but measurably changes which re-encoded
+copies are found (benchmarks/bench_image_dedup.py), so it is off by default; the full decode gives exactly
+imagehash's pHash (tests/test_images.py).
 """
 
 from __future__ import annotations
