@@ -63,7 +63,6 @@ class CurateConfig:
     max_image_pixels: int = doc(80_000_000, "Images declaring more pixels than this are rejected as decompression bombs.")
     caption_min_tokens: int = doc(10, "Caption samples shorter than this are dropped (recipe: 10).")
     caption_max_tokens: int = doc(1024, "Caption samples longer than this are dropped (recipe: 1024).")
-    phash_chunk_size: int = doc(512, "Images hashed per chunk; bounds memory however many images there are.")
     jpeg_draft: bool = doc(False, "Decode JPEGs at reduced scale for pHash: ~7x faster, but it misses some re-encoded duplicates.")
     minhash_num_perm: int = doc(128, "MinHash permutations for near-duplicate and decontamination text matching.")
     near_dup_threshold: float = doc(0.85, "Estimated Jaccard similarity above which two instruction texts are near-duplicates.")
