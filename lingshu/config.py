@@ -15,14 +15,9 @@ from typing import Any, TypeVar
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from lingshu.fields import doc
+
 T = TypeVar("T")
-
-
-def doc(default: Any, help: str, **kwargs: Any) -> Any:
-    """A dataclass field with its help text attached (mutable defaults go through default_factory)."""
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help}, **kwargs)
-    return field(default=default, metadata={"help": help}, **kwargs)
 
 
 @dataclass
@@ -93,10 +88,15 @@ class TrackingConfig:
     artifact_dir: str = doc("mlartifacts", "Artifact root for a local sqlite store (relative to the repo root).")
 
 
+from lingshu.model.config import ModelConfig  # noqa: E402  (they import lingshu.fields, not this module)
+from lingshu.train.config import TrainConfig  # noqa: E402
+
 SECTIONS: dict[str, type] = {
     "tracking": TrackingConfig,
     "curate": CurateConfig,
     "validate": ValidateConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
 }
 
 

@@ -39,3 +39,68 @@ def curate_cfg(tmp_path):
 @pytest.fixture(autouse=True)
 def _isolated_mlflow(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+
+# --- training fixtures: a small curated corpus from real VQA-RAD records and a tiny model -------------
+
+TINY = {"vocab_size": 600, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+        "num_key_value_heads": 1, "intermediate_size": 128, "vision_hidden_size": 32, "vision_depth": 2,
+        "vision_heads": 2, "vision_intermediate_size": 64}
+
+
+def _write_mini_corpus(root: Path) -> None:
+    """medical_multimodal (VQA), medical_caption and general_text tables, real VQA-RAD images in a store."""
+    import json
+    import shutil
+
+    from lingshu.data.schema import ARROW_SCHEMA, Sample
+    from lingshu.data.sources.common import qa_turns
+    from lingshu.io import write_parquet
+
+    records = json.loads((REPO / "data/sources/vqa_rad/vqa_rad.json").read_text())[:40]
+    store = root / "data/images"
+    store.mkdir(parents=True)
+    vqa, captions, seen = [], [], set()
+    for i, r in enumerate(records):
+        shutil.copy(REPO / "data/sources/vqa_rad/images" / r["image_name"], store / r["image_name"])
+        split = "test" if i % 4 == 0 else "train"
+        meta = {k: r[k] for k in ("question", "answer", "answer_type", "question_type", "qid")}
+        vqa.append(Sample(f"vqa_rad:{i}", "vqa_rad", "medical_multimodal", "vqa", qa_turns(r["question"], r["answer"], 1),
+                          [r["image_name"]], split=split, meta=meta))
+        if r["image_name"] not in seen:
+            seen.add(r["image_name"])
+            text = f"MedPix teaching-case image of the {r['image_organ'].lower()}, seen in case {len(seen)}."
+            captions.append(Sample(f"cap:{i}", "vqa_rad", "medical_caption", "caption",
+                                   qa_turns("Describe this medical image.", text, 1), [r["image_name"]], split=split))
+    chat = [Sample(f"gen:{i}", "gen", "general_text", "dialogue", qa_turns(f"What is {i} plus {i}?", str(2 * i), 0))
+            for i in range(24)]
+    for name, samples in (("medical_multimodal", vqa), ("medical_caption", captions), ("general_text", chat)):
+        write_parquet(root / f"data/curated/{name}.parquet", [s.to_row() for s in samples], ARROW_SCHEMA)
+
+
+@pytest.fixture(scope="session")
+def mini_repo(tmp_path_factory) -> Path:
+    """A repo-shaped folder with a small curated corpus and models/base holding a tiny Qwen2.5-VL."""
+    from lingshu.model.config import ModelConfig, TinyConfig
+    from lingshu.model.factory import initialise, save
+
+    root = tmp_path_factory.mktemp("mini_repo")
+    _write_mini_corpus(root)
+    cfg = ModelConfig(tiny=TinyConfig(**TINY))
+    model, processor = initialise(cfg, root)
+    save(model, processor, root / "models/base")
+    return root
+
+
+@pytest.fixture
+def stage_cfg():
+    """A StageConfig for quick runs on mini_repo: all modules train, no warm-up, small batches."""
+    from lingshu.train.config import StageConfig
+
+    def make(**overrides):
+        base = dict(init_from="models/base", output_dir="models/out", checkpoint_dir="checkpoints/out",
+                    groups={"medical_multimodal": 1, "general_text": 1}, batch_size=4, grad_accum=1,
+                    warmup_steps=0, max_length=256, checkpoint_every=2, epochs=1)
+        return StageConfig(**(base | overrides))
+
+    return make

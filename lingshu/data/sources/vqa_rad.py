@@ -4,11 +4,17 @@ Both files hold the same 2,248 question-answer pairs; `phrase_type` marks the 45
 (test_freeform / test_para), which is kept as split "test" and never trained on. The release has no
 modality field: when `options.modality_from` names the MEVF split folder, its per-image modality
 labels (CT / MRI / X-Ray) are used as metadata.
+
+With `options.captions` set, each image also gets one short caption written from its metadata only
+(recipe step 1 of long-caption synthesis): the modality, the imaged region (`image_organ`) and the
+plane when an open PLANE answer names a standard one. The caption's split is "test" when any test
+question uses the image, so held-out captions are images never trained on.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Iterator
@@ -21,6 +27,11 @@ from lingshu.data.sources.common import (
     safe_join, unparseable,
 )
 
+CAPTION_PROMPT = "Describe this medical image."
+MODALITY_PHRASE = {"ct": "a CT scan", "mri": "an MRI scan", "x-ray": "a radiograph (X-ray)", "ultrasound": "an ultrasound image"}
+REGION = {"head": "head", "chest": "chest", "abd": "abdomen"}
+PLANES = {"axial": "axial", "axial plane": "axial", "coronal": "coronal", "sagittal": "sagittal", "pa": "PA",
+          "posteroanterior": "PA", "ap": "AP", "lateral": "lateral"}
 FIELDS = ("qid", "image_name", "question", "answer", "answer_type", "question_type", "phrase_type", "image_organ")
 
 
@@ -72,13 +83,58 @@ def _samples(records: list[dict], src: SourceConfig, path: Path, repo: Path) -> 
         )
 
 
+def metadata_caption(modality: str | None, organ: str | None, plane: str | None) -> str:
+    what = MODALITY_PHRASE.get(modality or "", "a radiology image")
+    where = f" of the {REGION.get(organ or '', organ)}" if organ else ""
+    how = f", {plane} plane" if plane else ""
+    return f"MedPix teaching-case image: {what}{where}{how}."
+
+
+def _captions(samples: list[Sample], src: SourceConfig) -> Iterator[Sample | Rejected]:
+    """One metadata caption per distinct image among the loaded VQA samples."""
+    by_image: dict[str, list[Sample]] = {}
+    for sample in samples:
+        by_image.setdefault(sample.meta["image"], []).append(sample)
+    for name, group in sorted(by_image.items()):
+        first = group[0]
+        planes = [PLANES[s.meta["answer"].lower()] for s in group if s.meta.get("question_type") == "PLANE"
+                  and s.meta.get("answer", "").lower() in PLANES]
+        plane = max(sorted(set(planes)), key=planes.count) if planes else None
+        yield finish(Sample(
+            id=f"{src.name}:caption:{name}",
+            source=src.name,
+            group="medical_caption",
+            task="caption",
+            conversations=qa_turns(CAPTION_PROMPT, metadata_caption(first.modality, first.body_part, plane), 1),
+            images=[first.images[0]],
+            modality=first.modality,
+            modality_source=first.modality_source,
+            body_part=first.body_part,
+            licence=src.licence,
+            split="test" if any(s.split == "test" for s in group) else "train",
+            provenance_file=first.provenance_file,
+            provenance_record=f"image={name}",
+            meta={"image": name, "from_qids": ",".join(s.meta["qid"] for s in group)},
+        ))
+
+
+def _with_captions(items: Iterator[Sample | Rejected], src: SourceConfig) -> Iterator[Sample | Rejected]:
+    kept: list[Sample] = []
+    for item in items:
+        if isinstance(item, Sample):  # a copy: curation replaces the image sources with store keys
+            kept.append(replace(item, images=list(item.images), meta=dict(item.meta)))
+        yield item
+    if src.options.get("captions"):
+        yield from _captions(kept, src)
+
+
 @register("vqa_rad_json")
 def load_json(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
     records = read_json_document(src, repo, list)
     if isinstance(records, Rejected):
         yield records
         return
-    yield from _samples([r if isinstance(r, dict) else {} for r in records], src, repo / src.path, repo)
+    yield from _with_captions(_samples([r if isinstance(r, dict) else {} for r in records], src, repo / src.path, repo), src)
 
 
 @register("vqa_rad_xml")
@@ -90,4 +146,4 @@ def load_xml(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
         yield unparseable(src, path, repo, exc)
         return
     records = [{child.tag: (child.text or "").strip() for child in question} for question in root.findall("question")]
-    yield from _samples(records, src, path, repo)
+    yield from _with_captions(_samples(records, src, path, repo), src)

@@ -1,0 +1,106 @@
+"""Turn a curated sample into model inputs: Qwen chat text, image patches and loss labels.
+
+The conversation is rendered in Qwen's chat format with each image's placeholder expanded to as many
+<|image_pad|> tokens as the image processor makes visual tokens for it, then tokenized once; the
+character offsets of the assistant turns decide which tokens carry loss (everything else is -100).
+Tokenizing the whole text once, rather than piece by piece, gives the same ids a prompt gets at
+generation time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from lingshu.data.schema import IMAGE_TOKEN
+from lingshu.model.tokenizer import IM_END, IM_START, IMAGE_PAD, VISION_END, VISION_START
+
+IGNORE = -100
+
+
+@dataclass
+class Encoded:
+    """One tokenized sample; `pixel_values` rows belong to the images in order, `image_grid_thw` one per image."""
+
+    input_ids: list[int]
+    labels: list[int]
+    pixel_values: torch.Tensor | None
+    image_grid_thw: torch.Tensor | None
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    @property
+    def n_images(self) -> int:
+        return 0 if self.image_grid_thw is None else int(self.image_grid_thw.shape[0])
+
+
+def load_images(keys: list[str], store: Path, blank: bool = False) -> list[Image.Image]:
+    """Images of a sample from the content-addressed store; `blank` swaps each for a black image of its size."""
+    images = []
+    for key in keys:
+        with Image.open(store / key) as img:
+            img = img.convert("RGB")
+        images.append(Image.new("RGB", img.size) if blank else img)
+    return images
+
+
+def fit_to_processor(image: Image.Image, image_processor) -> Image.Image:
+    """The image resized to exactly the size the Qwen processor would resize it to.
+
+    The processor then has nothing left to resize, so a cached fitted image costs almost nothing to
+    encode again, and the pixels are those of a single resize of the original.
+    """
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
+
+    size = image_processor.size
+    height, width = smart_resize(image.height, image.width, image_processor.patch_size * image_processor.merge_size,
+                                 min_pixels=size["shortest_edge"], max_pixels=size["longest_edge"])
+    return image if (width, height) == image.size else image.resize((width, height), Image.BICUBIC)
+
+
+def render(conversations: list[dict], image_tokens: list[int], system_prompt: str = "",
+           generation_prompt: bool = False) -> tuple[str, list[tuple[int, int]]]:
+    """Chat text and the character spans that are trained on (assistant contents plus their <|im_end|>)."""
+    text, spans = "", []
+    turns = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + list(conversations)
+    pending = list(image_tokens)
+    for turn in turns:
+        content = str(turn["content"])
+        while IMAGE_TOKEN in content:
+            if not pending:
+                raise ValueError("more <image> placeholders than images")
+            content = content.replace(IMAGE_TOKEN, VISION_START + IMAGE_PAD * pending.pop(0) + VISION_END, 1)
+        text += f"{IM_START}{turn['role']}\n"
+        if turn["role"] == "assistant":
+            spans.append((len(text), len(text) + len(content) + len(IM_END)))
+        text += f"{content}{IM_END}\n"
+    if pending:
+        raise ValueError(f"{len(pending)} image(s) without an <image> placeholder")
+    if generation_prompt:
+        text += f"{IM_START}assistant\n"
+    return text, spans
+
+
+def encode(conversations: list[dict], images: list[Image.Image], processor, max_length: int,
+           system_prompt: str = "", generation_prompt: bool = False) -> Encoded | None:
+    """Tokens, labels and pixels of one sample; None when cutting to max_length would cut an image."""
+    pixel_values = grid = None
+    counts: list[int] = []
+    if images:
+        out = processor.image_processor(images=images, return_tensors="pt")
+        pixel_values, grid = out["pixel_values"], out["image_grid_thw"]
+        merge = processor.image_processor.merge_size ** 2
+        counts = [int(g.prod()) // merge for g in grid]
+    text, spans = render(conversations, counts, system_prompt, generation_prompt)
+    tokens = processor.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids, offsets = tokens["input_ids"], tokens["offset_mapping"]
+    labels = [tok if any(a <= start < b for a, b in spans) else IGNORE for tok, (start, _) in zip(ids, offsets)]
+    if len(ids) > max_length:
+        if images and max(i for i, t in enumerate(ids) if t == processor.image_token_id) >= max_length:
+            return None
+        ids, labels = ids[:max_length], labels[:max_length]
+    return Encoded(ids, labels, pixel_values, grid)

@@ -1,0 +1,88 @@
+"""Parameters of the three supervised stages (`train.shallow`, `train.deep`, `train.instruct`).
+
+Each stage has its own section so that DVC re-runs a stage only when its own keys (or the shared
+`train.common` keys) change; the dataclass is shared, the recipe's per-stage values live in params.yaml.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lingshu.fields import doc, nested
+from lingshu.model.config import Trainable
+
+
+@dataclass
+class LearningRates:
+    """Peak learning rate per module (AdamW param groups)."""
+
+    vision: float = doc(2e-6, "Vision encoder (paper: 2e-6).")
+    projector: float = doc(1e-5, "Projector / patch merger (paper: 1e-5).")
+    language_model: float = doc(1e-5, "Language model (paper: 1e-5).")
+
+
+@dataclass
+class HeldoutConfig:
+    """What each stage measures on held-out data when it finishes."""
+
+    caption_groups: list[str] = doc(["medical_caption"], "Groups whose test-split captions give the held-out caption loss.")
+    max_caption_samples: int = doc(256, "Cap on held-out captions scored (0: all).")
+    vqa_group: str = doc("medical_multimodal", "Data group holding the held-out VQA source.")
+    vqa_source: str = doc("vqa_rad", "Source whose test-split VQA the instruct stage answers.")
+    image_question_types: list[str] = doc(["MODALITY", "PLANE", "ORGAN"], "Question types answerable from the image alone, scored with real and blank images.")
+    max_new_tokens: int = doc(12, "Greedy decoding budget per answer.")
+    batch_size: int = doc(16, "Samples per forward pass when scoring.")
+
+
+@dataclass
+class CommonTrainConfig:
+    """Settings shared by all training stages (data location, hardware, distribution)."""
+
+    data_dir: str = doc("data/curated", "Curated tables (one Parquet file per data group).")
+    image_store: str = doc("data/images", "Content-addressed image store the tables point into.")
+    system_prompt: str = doc("", "System message prepended to every conversation (empty: none).")
+    seed: int = doc(0, "Seed of data order, sampling and dropout.")
+    accelerator: str = doc("auto", "Lightning accelerator: auto, cpu, gpu.")
+    devices: str = doc("auto", "Devices per node (Lightning syntax: auto, 1, 8, '0,1').")
+    num_nodes: int = doc(1, "Nodes (multi-node runs are launched by torchrun or SLURM, see README).")
+    strategy: str = doc("auto", "auto, ddp, deepspeed_stage_2 or deepspeed_stage_3 (DeepSpeed also runs on CPU here).")
+    precision: str = doc("32-true", "Lightning precision: 32-true, bf16-mixed, bf16-true, 16-mixed.")
+    num_workers: int = doc(0, "DataLoader worker processes.")
+    heldout: HeldoutConfig = nested(HeldoutConfig, "Held-out measurements every stage reports.")
+
+
+@dataclass
+class StageConfig:
+    """One supervised stage: data mixture, what trains, optimiser and schedule, outputs."""
+
+    init_from: str = doc("models/base", "Checkpoint folder the stage starts from (the previous stage's output).")
+    output_dir: str = doc("models/stage", "Where the final HF checkpoint is saved.")
+    checkpoint_dir: str = doc("checkpoints/stage", "Persistent Lightning checkpoints; a re-run resumes from the last one.")
+    groups: dict = doc({}, "Data group -> weight. 1 takes each sample once per epoch, 2 twice, 0.5 a seeded half; 0 removes the group.")
+    tasks: list[str] = doc([], "Keep only these tasks (caption, vqa, mcq, report, dialogue); empty keeps all.")
+    require_images: bool = doc(False, "Keep only samples with an image.")
+    trainable: Trainable = nested(Trainable, "Modules updated by this stage.")
+    lr: LearningRates = nested(LearningRates, "Peak learning rate per module.")
+    weight_decay: float = doc(0.0, "AdamW weight decay.")
+    warmup_steps: int = doc(100, "Linear warm-up optimiser steps before the cosine decay (paper: 100).")
+    epochs: int = doc(1, "Passes over the stage's mixture.")
+    max_steps: int = doc(-1, "Stop after this many optimiser steps (-1: run all epochs).")
+    batch_size: int = doc(1, "Sequences (or packed rows) per device per micro-batch (paper: 1).")
+    grad_accum: int = doc(8, "Micro-batches per optimiser step (paper: 8).")
+    max_length: int = doc(8192, "Longest sequence / packed row in tokens (paper: 8192); longer samples are cut or, if an image would be cut, skipped and counted.")
+    packing: bool = doc(False, "Pack several samples into each row without cross-attention (paper: instruct stage only).")
+    gradient_clip: float = doc(1.0, "Clip the gradient norm to this (0: no clipping).")
+    checkpoint_every: int = doc(50, "Save a resumable checkpoint every this many optimiser steps.")
+    evaluate_vqa: bool = doc(False, "Answer the held-out VQA set at the end (accuracy vs baselines, real vs blank images).")
+    metrics_file: str = doc("metrics/train.json", "Stage metrics: final loss, tokens/s, held-out results.")
+    plots_file: str = doc("plots/train/loss.csv", "Per-step loss curve, a DVC plot.")
+
+
+@dataclass
+class TrainConfig:
+    """All supervised training: shared settings plus one section per stage."""
+
+    common: CommonTrainConfig = nested(CommonTrainConfig, "Shared by all stages.")
+    shallow: StageConfig = nested(StageConfig, "Shallow alignment: captions, vision + projector only.")
+    deep: StageConfig = nested(StageConfig, "Deep alignment: captions, everything trains.")
+    instruct: StageConfig = nested(StageConfig, "Instruction tuning: the full mixture, packed.")

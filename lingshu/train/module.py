@@ -1,0 +1,95 @@
+"""The LightningModule the three supervised stages share: freezing, per-module LRs, schedule, logging.
+
+The loss is transformers' causal-LM loss on the labels the chat encoder made (assistant tokens only).
+Packed batches get per-segment position ids and no attention mask (see packing.py). Logged per step:
+loss, learning rate per param group, tokens/s; at the start, trainable parameters per module.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytorch_lightning as pl
+import torch
+
+from lingshu.model.freezing import MODULES, apply_freezing, parameters_by_module
+from lingshu.train.config import StageConfig
+from lingshu.train.packing import packed_position_ids
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "labels", "pixel_values", "image_grid_thw", "mm_token_type_ids")
+
+
+def warmup_cosine(step: int, warmup: int, total: int) -> float:
+    """LR multiplier: linear warm-up to 1, then cosine decay to 0 at `total` steps."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def model_inputs(model, batch: dict) -> dict:
+    """The keyword arguments of the model's forward for a collated batch (packed or padded)."""
+    # use_cache=False matters beyond memory: with a KV cache transformers ignores packed position ids
+    inputs = {k: batch[k] for k in MODEL_INPUTS if k in batch} | {"use_cache": False}
+    if "segments" in batch:
+        inputs["position_ids"] = packed_position_ids(model, batch["input_ids"], batch["mm_token_type_ids"],
+                                                     batch.get("image_grid_thw"), batch["segments"])
+    return inputs
+
+
+class StageModule(pl.LightningModule):
+    def __init__(self, model, stage: StageConfig):
+        super().__init__()
+        self.model, self.stage = model, stage
+        self.model.train()  # from_pretrained returns eval mode; Lightning keeps submodule modes as found
+        self.trainable_counts = apply_freezing(model, stage.trainable)
+        self._step_started = 0.0
+
+    def forward(self, batch: dict):
+        return self.model(**model_inputs(self.model, batch))
+
+    def on_train_start(self) -> None:
+        self.log_dict({f"trainable_params/{m}": float(n) for m, n in self.trainable_counts.items()}, rank_zero_only=True)
+
+    def on_train_batch_start(self, batch, batch_idx) -> None:
+        self._step_started = time.perf_counter()
+
+    def training_step(self, batch: dict, batch_idx: int):
+        loss = self(batch).loss
+        elapsed = max(time.perf_counter() - self._step_started, 1e-9)
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
+        self.log("train/tokens_per_s", batch["n_tokens"] / elapsed, prog_bar=True)
+        return loss
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        for group in optimizer.param_groups:
+            self.log(f"lr/{group['name']}", group["lr"])
+
+    def total_steps(self) -> int:
+        """Optimiser steps of the whole run, from the data module's row count.
+
+        Not `trainer.estimated_stepping_batches`: that loads the train dataloader before a checkpoint is
+        restored, after which Lightning never hands the loader its saved position, so resume would
+        replay the epoch from the start.
+        """
+        if getattr(self.trainer.datamodule, "dataset", None) is None:  # fitted on plain dataloaders
+            return max(1, int(self.trainer.estimated_stepping_batches))
+        rows = len(self.trainer.datamodule.dataset)
+        world = self.trainer.world_size
+        per_epoch = math.ceil(math.ceil(rows / (self.stage.batch_size * world)) / self.stage.grad_accum)
+        total = per_epoch * self.stage.epochs
+        return max(1, min(total, self.stage.max_steps) if self.stage.max_steps > 0 else total)
+
+    def configure_optimizers(self):
+        groups = []
+        by_module = parameters_by_module(self.model)
+        for module in MODULES:
+            params = [p for _, p in by_module[module] if p.requires_grad]
+            if params:
+                groups.append({"params": params, "lr": getattr(self.stage.lr, module), "name": module})
+        optimizer = torch.optim.AdamW(groups, weight_decay=self.stage.weight_decay)
+        total = self.total_steps()
+        warmup = min(self.stage.warmup_steps, total // 2)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, warmup, total))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

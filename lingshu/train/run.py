@@ -1,0 +1,87 @@
+"""Run one supervised stage end to end: load the previous checkpoint, train with Lightning, save.
+
+Checkpoints go to the stage's persistent checkpoint_dir every `checkpoint_every` optimiser steps; when
+a `last.ckpt` is there the run resumes from it (model, optimiser, scheduler, loop and data position).
+The final weights are saved as an HF checkpoint in output_dir for the next stage to load by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
+
+from lingshu.model.factory import load_model, load_processor, save
+from lingshu.train.config import CommonTrainConfig, StageConfig
+from lingshu.train.datamodule import MixtureDataModule
+from lingshu.train.loss_curve import LossCurve
+from lingshu.train.module import StageModule
+from lingshu.train.strategies import gathered, make_strategy
+
+
+def fingerprint(common: CommonTrainConfig, stage: StageConfig, source: Path) -> str:
+    """What a checkpoint must match to be resumed: the stage's settings and the weights it started from."""
+    digest = hashlib.sha256(json.dumps([asdict(common), asdict(stage)], sort_keys=True, default=str).encode())
+    for weights in sorted(source.glob("*.safetensors")):
+        digest.update(weights.read_bytes())
+    return digest.hexdigest()
+
+
+def resume_point(checkpoint_dir: Path, key: str) -> Path | None:
+    """last.ckpt of an interrupted run with the same fingerprint; anything else there is stale and removed."""
+    marker = checkpoint_dir / "fingerprint"
+    last = checkpoint_dir / "last.ckpt"
+    if last.exists() and marker.exists() and marker.read_text() == key:
+        print(f"resuming from {last}")
+        return last
+    if checkpoint_dir.exists():
+        shutil.rmtree(checkpoint_dir)
+    checkpoint_dir.mkdir(parents=True)
+    marker.write_text(key)
+    return None
+
+
+def fit_stage(common: CommonTrainConfig, stage: StageConfig, repo: Path, logger=None, progress: bool = True,
+              callbacks: list | None = None) -> tuple[StageModule, MixtureDataModule, LossCurve]:
+    """Train one stage; returns the trained module, its data module (with data stats) and the loss curve."""
+    pl.seed_everything(common.seed, workers=True, verbose=False)
+    source = repo / stage.init_from
+    model = load_model(source)
+    processor = load_processor(source)
+    module = StageModule(model, stage)
+    data = MixtureDataModule(common, stage, processor, repo)
+    checkpoint_dir = repo / stage.checkpoint_dir
+    curve = LossCurve()
+    checkpointing = ModelCheckpoint(dirpath=checkpoint_dir, every_n_train_steps=stage.checkpoint_every,
+                                    save_last=True, save_top_k=0)
+    trainer = pl.Trainer(
+        accelerator=common.accelerator,
+        devices=common.devices,
+        num_nodes=common.num_nodes,
+        strategy=make_strategy(common.strategy),
+        precision=common.precision,
+        max_epochs=stage.epochs,
+        max_steps=stage.max_steps,
+        accumulate_grad_batches=stage.grad_accum,
+        gradient_clip_val=stage.gradient_clip or None,
+        logger=logger if logger is not None else False,
+        callbacks=[checkpointing, curve] + ([RichProgressBar()] if progress else []) + list(callbacks or []),
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+        num_sanity_val_steps=0,
+        default_root_dir=str(checkpoint_dir),
+        use_distributed_sampler=False,  # EpochSampler splits the data across ranks itself
+    )
+    last = resume_point(checkpoint_dir, fingerprint(common, stage, source)) if trainer.is_global_zero else None
+    trainer.fit(module, datamodule=data, ckpt_path=str(last) if last else None)
+    with gathered(module.model):  # ZeRO-3 shards parameters; every rank takes part in gathering them
+        if trainer.is_global_zero:
+            save(module.model, processor, repo / stage.output_dir)
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)  # finished: nothing left to resume
+    return module, data, curve

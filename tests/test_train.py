@@ -1,0 +1,188 @@
+"""Supervised training: label masking, collation, packing, freezing after a real step, learning, resume."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from lingshu.model.config import Trainable
+from lingshu.model.factory import load_model, load_processor
+from lingshu.model.freezing import parameters_by_module
+from lingshu.train.chat import IGNORE, encode
+from lingshu.train.config import CommonTrainConfig
+from lingshu.train.datamodule import collate
+from lingshu.train.module import StageModule, model_inputs
+from lingshu.train.packing import first_fit_decreasing
+from lingshu.train.run import fit_stage
+
+QA = [{"role": "user", "content": "<image>\nWhat modality is this?"}, {"role": "assistant", "content": "CT"}]
+CHAT = [{"role": "user", "content": "Say hello."}, {"role": "assistant", "content": "Hello there."},
+        {"role": "user", "content": "Again."}, {"role": "assistant", "content": "Hello again."}]
+
+
+@pytest.fixture(scope="module")
+def base(mini_repo):
+    return load_model(mini_repo / "models/base"), load_processor(mini_repo / "models/base")
+
+
+def _image(seed: int) -> Image.Image:
+    g = torch.Generator().manual_seed(seed)
+    return Image.fromarray((torch.rand(112, 112, 3, generator=g) * 255).byte().numpy())
+
+
+def test_only_assistant_tokens_carry_loss(base):
+    _, processor = base
+    encoded = encode(CHAT, [], processor, max_length=512)
+    trained = processor.tokenizer.decode([t for t, lab in zip(encoded.input_ids, encoded.labels) if lab != IGNORE])
+    assert trained == "Hello there.<|im_end|>Hello again.<|im_end|>"
+
+
+def test_image_placeholder_expands_to_the_processors_visual_token_count(base):
+    _, processor = base
+    encoded = encode(QA, [_image(0)], processor, max_length=512)
+    expected = int(encoded.image_grid_thw[0].prod()) // processor.image_processor.merge_size ** 2
+    assert encoded.input_ids.count(processor.image_token_id) == expected
+    assert all(lab == IGNORE for t, lab in zip(encoded.input_ids, encoded.labels) if t == processor.image_token_id)
+
+
+def test_sample_whose_image_would_be_cut_is_skipped_and_text_is_truncated(base):
+    _, processor = base
+    assert encode(QA, [_image(0)], processor, max_length=5) is None
+    assert len(encode(CHAT, [], processor, max_length=7)) == 7
+
+
+def test_collation_pads_rows_and_mixes_text_only_and_image_samples(base):
+    _, processor = base
+    units = [[encode(QA, [_image(0)], processor, 512)], [encode(CHAT, [], processor, 512)]]
+    batch = collate(units, processor.tokenizer.pad_token_id, processor.image_token_id, packed=False)
+    lengths = [len(u[0]) for u in units]
+    assert batch["input_ids"].shape == (2, max(lengths))
+    assert batch["attention_mask"].sum(1).tolist() == lengths
+    assert batch["image_grid_thw"].shape[0] == 1
+    assert (batch["labels"][batch["attention_mask"] == 0] == IGNORE).all()
+
+
+def test_first_fit_decreasing_respects_capacity_and_keeps_every_sample():
+    lengths = [5, 9, 3, 7, 2, 8, 1]
+    bins = first_fit_decreasing(lengths, 10)
+    assert sorted(i for b in bins for i in b) == list(range(len(lengths)))
+    assert all(sum(lengths[i] for i in b) <= 10 for b in bins)
+    with pytest.raises(ValueError):
+        first_fit_decreasing([11], 10)
+
+
+def test_packed_and_unpacked_losses_agree(base):
+    model, processor = base
+    model.eval()
+    samples = [encode(QA, [_image(1)], processor, 512), encode(CHAT, [], processor, 512),
+               encode(QA, [_image(2)], processor, 512)]
+    pad, image_id = processor.tokenizer.pad_token_id, processor.image_token_id
+    with torch.no_grad():
+        padded = model(**model_inputs(model, collate([[s] for s in samples], pad, image_id, packed=False)))
+        packed = model(**model_inputs(model, collate([samples], pad, image_id, packed=True)))
+        # the same rows packed but with one attention mask over all: cross-attention changes the loss
+        leaky_batch = collate([samples], pad, image_id, packed=False)
+        leaky = model(**model_inputs(model, leaky_batch))
+    assert torch.allclose(padded.loss, packed.loss, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(padded.loss, leaky.loss, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("flags", [(True, True, False), (False, False, True), (True, False, True)])
+def test_one_step_changes_exactly_the_trainable_parameters(mini_repo, stage_cfg, flags, tmp_path):
+    stage = stage_cfg(trainable=Trainable(*flags), max_steps=1, checkpoint_dir=str(tmp_path / "ck"),
+                      output_dir=str(tmp_path / "out"))
+    before = {n: p.detach().clone() for n, p in load_model(mini_repo / "models/base").named_parameters()}
+    module, _, _ = fit_stage(CommonTrainConfig(), stage, mini_repo, progress=False)
+    for module_name, params in parameters_by_module(module.model).items():
+        wanted = dict(zip(("vision", "projector", "language_model"), flags))[module_name]
+        changed = [not torch.equal(before[n], p.detach()) for n, p in params]
+        if wanted:
+            assert any(changed), f"{module_name} should train but did not change"
+        else:
+            assert not any(changed), f"{module_name} is frozen but changed"
+
+
+def test_overfitting_a_fixed_batch_drives_the_loss_down(base):
+    model, processor = base
+    model = type(model)(model.config)  # fresh copy, same architecture
+    model.load_state_dict(base[0].state_dict())
+    module = StageModule(model, _stage(lr=3e-3))
+    batch = collate([[encode(QA, [_image(i)], processor, 512)] for i in range(4)], processor.tokenizer.pad_token_id,
+                    processor.image_token_id, packed=False)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(40):
+        loss = module(batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.2 * losses[0], losses
+
+
+def _stage(lr: float):
+    from lingshu.train.config import StageConfig
+
+    stage = StageConfig()
+    stage.lr.vision = stage.lr.projector = stage.lr.language_model = lr
+    return stage
+
+
+KILLER = textwrap.dedent("""
+    import os, signal, sys
+    import pytorch_lightning as pl
+    from pathlib import Path
+    from lingshu.train.config import CommonTrainConfig, StageConfig
+    from lingshu.train.run import fit_stage
+    import json
+    from omegaconf import OmegaConf
+    stage = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(StageConfig), json.loads(sys.argv[2])))
+
+    class Kill(pl.Callback):
+        def on_train_batch_end(self, trainer, *args):
+            if trainer.global_step == int(sys.argv[3]):
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    fit_stage(CommonTrainConfig(), stage, Path(sys.argv[1]), progress=False, callbacks=[Kill()])
+""")
+
+
+def _run_and_kill(repo: Path, stage, at_step: int) -> subprocess.CompletedProcess:
+    """Run a stage in a child process that SIGKILLs itself once the optimiser reaches `at_step`."""
+    import json
+    from dataclasses import asdict
+
+    return subprocess.run([sys.executable, "-c", KILLER, str(repo), json.dumps(asdict(stage)), str(at_step)],
+                          capture_output=True, text=True)
+
+
+def test_killed_stage_resumes_from_its_last_checkpoint_and_matches_an_uninterrupted_run(mini_repo, stage_cfg, tmp_path):
+    fields = dict(max_steps=6, checkpoint_every=2, checkpoint_dir=str(tmp_path / "ck"), output_dir=str(tmp_path / "resumed"))
+    run = _run_and_kill(mini_repo, stage_cfg(**fields), at_step=3)
+    assert run.returncode == -9, run.stderr[-2000:]
+    assert (tmp_path / "ck" / "last.ckpt").exists() and not (tmp_path / "resumed").exists()
+
+    module, _, curve = fit_stage(CommonTrainConfig(), stage_cfg(**fields), mini_repo, progress=False)
+    assert [r["step"] for r in curve.rows] == [1, 2, 3, 4, 5, 6]  # steps 1-2 restored from the checkpoint
+    assert not (tmp_path / "ck").exists(), "a finished stage leaves nothing to resume"
+
+    straight, _, straight_curve = fit_stage(
+        CommonTrainConfig(), stage_cfg(**(fields | {"checkpoint_dir": str(tmp_path / "ck2"), "output_dir": str(tmp_path / "straight")})),
+        mini_repo, progress=False)
+    assert [r["loss"] for r in curve.rows] == pytest.approx([r["loss"] for r in straight_curve.rows], rel=1e-4)
+    for (name, a), (_, b) in zip(module.model.state_dict().items(), straight.model.state_dict().items()):
+        assert torch.allclose(a, b, atol=1e-6), name
+    assert load_model(tmp_path / "resumed").config.model_type == "qwen2_5_vl"
+
+
+def test_changed_settings_do_not_resume_a_stale_checkpoint(mini_repo, stage_cfg, tmp_path):
+    fields = dict(max_steps=4, checkpoint_every=2, checkpoint_dir=str(tmp_path / "ck"), output_dir=str(tmp_path / "o"))
+    _run_and_kill(mini_repo, stage_cfg(**fields), at_step=3)
+    _, _, curve = fit_stage(CommonTrainConfig(), stage_cfg(**(fields | {"max_steps": 3})), mini_repo, progress=False)
+    assert [r["step"] for r in curve.rows] == [1, 2, 3]
