@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     import mlflow
     from pytorch_lightning.loggers import MLFlowLogger
 
+    from lingshu.model.factory import load_model
     from lingshu.train.heldout import measure_heldout
     from lingshu.train.run import fit_stage
 
@@ -40,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         metrics["train/steps"] = float(len(curve.rows))
         metrics["train/final_loss"] = curve.rows[-1]["loss"] if curve.rows else float("nan")
         metrics |= {f"trainable_params/{m}": float(n) for m, n in module.trainable_counts.items()}
-        metrics |= measure_heldout(module.model, data.processor, train.common, repo, vqa=stage.evaluate_vqa)
+        saved = load_model(repo / stage.output_dir)  # what the next stage gets (and whole even under ZeRO-3)
+        metrics |= measure_heldout(saved, data.processor, train.common, repo, vqa=stage.evaluate_vqa)
         atomic_write_json(repo / stage.metrics_file, metrics)
         curve.write(repo / stage.plots_file)
         mlflow.log_metrics(metrics)

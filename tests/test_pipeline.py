@@ -36,33 +36,71 @@ def fresh_clone(repo, tmp_path):
     return clone, env
 
 
+# Training kept to a few steps so the pipeline's mechanics, not the model's quality, are what is tested.
+QUICK_TRAINING = {f"train.{stage}.max_steps": 3 for stage in ("shallow", "deep", "instruct")} | {
+    "train.common.heldout.max_caption_samples": 8, "train.common.heldout.max_vqa_samples": 16}
+
+
+def _set_params(params: Path, values: dict) -> None:
+    from omegaconf import OmegaConf
+
+    config = OmegaConf.load(params)
+    for key, value in values.items():
+        OmegaConf.update(config, key, value)
+    OmegaConf.save(config, params)
+
+
+def _ran(output: str) -> list[str]:
+    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")]
+
+
 def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone):
     import mlflow
 
     clone, env = fresh_clone
     dvc = [sys.executable, "-m", "dvc"]
+    _set_params(clone / "params.yaml", QUICK_TRAINING)
+    _run(["git", "commit", "-qam", "quick training"], clone, env)
     first = _run([*dvc, "repro"], clone, env)
-    assert "Running stage 'curate'" in first and "Running stage 'validate'" in first
+    assert _ran(first) == ["curate", "validate", "model_init", "train_shallow", "train_deep", "train_instruct"]
     assert (clone / "data/curated/medical_multimodal.parquet").exists()
     assert (clone / "reports/validation/curated.html").exists()
+    for stage in ("base", "shallow", "deep", "instruct"):
+        assert (clone / "models" / stage / "model.safetensors").exists()
+    assert (clone / "plots/train/instruct_loss.csv").read_text().startswith("step,loss")
 
     second = _run([*dvc, "repro"], clone, env)
-    assert "Running stage" not in second
+    assert _ran(second) == []
 
-    params = clone / "params.yaml"
-    params.write_text(params.read_text().replace("near_dup_threshold: 0.85", "near_dup_threshold: 0.8"))
+    _set_params(clone / "params.yaml", {"train.instruct.lr.language_model": 0.002})
     third = _run([*dvc, "repro"], clone, env)
-    assert "Running stage 'curate'" in third and "Running stage 'validate'" in third
+    assert _ran(third) == ["train_instruct"]
+
+    _set_params(clone / "params.yaml", {"curate.near_dup_threshold": 0.8})
+    fourth = _run([*dvc, "repro"], clone, env)
+    assert _ran(fourth)[:2] == ["curate", "validate"]
 
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     runs = mlflow.search_runs(experiment_names=["lingshu"], order_by=["attributes.start_time ASC"])
-    assert list(runs["tags.dvc.stage"]) == ["curate", "validate", "curate", "validate"]
+    stages = list(runs["tags.dvc.stage"])
+    assert stages[:7] == ["curate", "validate", "model_init", "train_shallow", "train_deep", "train_instruct", "train_instruct"]
     pipelines = list(runs["tags.lingshu.pipeline_id"])
-    assert pipelines[0] == pipelines[1] != pipelines[2] == pipelines[3]
+    assert len(set(pipelines[:6])) == 1 and pipelines[5] != pipelines[6] != pipelines[7]
     assert set(runs["status"]) == {"FINISHED"}
-    curate_run = runs.iloc[2]
+
+    client = mlflow.MlflowClient()
+    for index in (3, 4, 5):  # each training stage's loss curve is in its MLflow run
+        history = client.get_metric_history(runs.iloc[index]["run_id"], "train/loss")
+        assert len(history) == 3 and all(h.value > 0 for h in history)
+    instruct = runs.iloc[6]
+    assert instruct["params.instruct.lr.language_model"] == "0.002"
+    assert instruct["metrics.trainable_params/language_model"] > 0
+    assert runs.iloc[3]["metrics.trainable_params/language_model"] == 0  # shallow: LLM frozen
+    assert "metrics.vqa/accuracy" in runs.columns and "metrics.heldout/caption_loss" in runs.columns
+
+    curate_run = runs.iloc[7]
     assert curate_run["params.near_dup_threshold"] == "0.8"
     assert curate_run["metrics.inputs"] == curate_run["metrics.kept"] + curate_run["metrics.rejected"]
     assert len(curate_run["tags.mlflow.source.git.commit"]) == 40
-    artifacts = mlflow.MlflowClient().list_artifacts(curate_run["run_id"], "plots")
+    artifacts = client.list_artifacts(curate_run["run_id"], "plots")
     assert {Path(a.path).name for a in artifacts} == {"distribution.png", "distribution.csv"}

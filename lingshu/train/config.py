@@ -29,6 +29,7 @@ class HeldoutConfig:
     max_caption_samples: int = doc(256, "Cap on held-out captions scored (0: all).")
     vqa_group: str = doc("medical_multimodal", "Data group holding the held-out VQA source.")
     vqa_source: str = doc("vqa_rad", "Source whose test-split VQA the instruct stage answers.")
+    max_vqa_samples: int = doc(0, "Cap on held-out VQA questions answered (0: all).")
     image_question_types: list[str] = doc(["MODALITY", "PLANE", "ORGAN"], "Question types answerable from the image alone, scored with real and blank images.")
     max_new_tokens: int = doc(12, "Greedy decoding budget per answer.")
     batch_size: int = doc(16, "Samples per forward pass when scoring.")

@@ -149,7 +149,7 @@ def measure_heldout(model, processor, common, repo: Path, vqa: bool) -> dict:
     if vqa:
         rows = [r for r in read_group(data_dir, cfg.vqa_group) if r["source"] == cfg.vqa_source and r["task"] == "vqa"]
         train = [r for r in rows if r["split"] == "train"]
-        test = [r for r in rows if r["split"] == "test"]
+        test = [r for r in rows if r["split"] == "test"][: cfg.max_vqa_samples or None]
         predictions = answer(model, processor, test, store, batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens)
         wanted = {t.upper() for t in cfg.image_question_types}
         image_rows = [r for r in test if str(r["meta"].get("question_type", "")).upper() in wanted]
