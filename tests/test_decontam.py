@@ -22,7 +22,7 @@ def _test_items(result):
 
 def test_drop_removes_every_training_question_on_a_test_image_or_with_a_test_question(vqa_rad_only, repo):
     result = Curator(vqa_rad_only, repo).run()
-    kept = [s for g in result.kept.values() for s in g]
+    kept = [s for g in result.kept.values() for s in g if s.task == "vqa"]
     test = [s for s in kept if s.split == "test"]
     train = [s for s in kept if s.split == "train"]
     assert len(test) == 451, "the benchmark's own test split is kept intact (as split=test)"
@@ -30,9 +30,20 @@ def test_drop_removes_every_training_question_on_a_test_image_or_with_a_test_que
     test_questions = {s.meta["question"].strip().lower() for s in test}
     assert not [s for s in train if s.meta["phashes"][0] in test_images]
     assert not [s for s in train if s.meta["question"].strip().lower() in test_questions]
-    dropped = Counter(r.reason for r in result.rejected)["benchmark_overlap"]
-    assert dropped > 1000 and len(train) + len(result.rejected) == 1797
+    questions_rejected = [r for r in result.rejected if ":caption:" not in r.id]
+    dropped = Counter(r.reason for r in questions_rejected)["benchmark_overlap"]
+    assert dropped > 1000 and len(train) + len(questions_rejected) == 1797
     assert result.overlaps[("vqa_rad", "image")] >= 1000 and result.overlaps[("vqa_rad", "text")] >= 79
+
+
+def test_metadata_captions_of_test_images_are_held_out(vqa_rad_only, repo):
+    result = Curator(vqa_rad_only, repo).run()
+    kept = [s for g in result.kept.values() for s in g]
+    test_images = {s.meta["phashes"][0] for s in kept if s.task == "vqa" and s.split == "test"}
+    captions = [s for s in kept if s.task == "caption"]
+    assert {s.group for s in captions} == {"medical_caption"}
+    assert captions and all((s.meta["phashes"][0] in test_images) == (s.split == "test") for s in captions)
+    assert all(s.conversations[1]["content"].startswith("MedPix teaching-case image: ") for s in captions)
 
 
 def test_report_mode_keeps_and_flags_the_same_samples(vqa_rad_only, repo):

@@ -87,3 +87,20 @@ def test_every_flag_combination_freezes_exactly_its_modules(flags):
 def test_freezing_everything_is_an_error():
     with pytest.raises(ValueError, match="nothing would train"):
         apply_freezing(_meta_model(), Trainable(False, False, False))
+
+
+def test_a_checkpoint_folder_as_source_loads_through_the_same_path(tmp_path):
+    from lingshu.model.factory import initialise
+
+    model, processor = build_tiny(ModelConfig(tiny=TinyConfig(**TINY)), TEXTS)
+    save(model, processor, tmp_path / "pretrained")
+    loaded, loaded_processor = initialise(ModelConfig(source=str(tmp_path / "pretrained")), tmp_path)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+    assert loaded_processor.tokenizer.get_vocab() == processor.tokenizer.get_vocab()
+
+
+def test_a_missing_source_is_a_clear_error_not_a_download(tmp_path):
+    from lingshu.model.factory import initialise
+
+    with pytest.raises(OSError):
+        initialise(ModelConfig(source="no-such-org/no-such-model"), tmp_path)
