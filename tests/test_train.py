@@ -182,7 +182,14 @@ def test_killed_stage_resumes_from_its_last_checkpoint_and_matches_an_uninterrup
 
 
 def test_changed_settings_do_not_resume_a_stale_checkpoint(mini_repo, stage_cfg, tmp_path):
+    from lingshu.train.config import LearningRates
+
     fields = dict(max_steps=4, checkpoint_every=2, checkpoint_dir=str(tmp_path / "ck"), output_dir=str(tmp_path / "o"))
-    _run_and_kill(mini_repo, stage_cfg(**fields), at_step=3)
-    _, _, curve = fit_stage(CommonTrainConfig(), stage_cfg(**(fields | {"max_steps": 3})), mini_repo, progress=False)
-    assert [r["step"] for r in curve.rows] == [1, 2, 3]
+    _run_and_kill(mini_repo, stage_cfg(**fields, lr=LearningRates(1e-2, 1e-2, 1e-2)), at_step=3)
+    assert (tmp_path / "ck" / "last.ckpt").exists()
+    _, _, curve = fit_stage(CommonTrainConfig(), stage_cfg(**fields), mini_repo, progress=False)
+    fresh = fields | {"checkpoint_dir": str(tmp_path / "ck2"), "output_dir": str(tmp_path / "o2")}
+    _, _, straight = fit_stage(CommonTrainConfig(), stage_cfg(**fresh), mini_repo, progress=False)
+    # resuming the lr=1e-2 run would have brought its steps 1-2 along; starting afresh matches a clean run
+    assert [r["loss"] for r in curve.rows] == pytest.approx([r["loss"] for r in straight.rows], rel=1e-5)
+    assert curve.rows[1]["lr_language_model"] == pytest.approx(straight.rows[1]["lr_language_model"])

@@ -33,17 +33,19 @@ def fingerprint(common: CommonTrainConfig, stage: StageConfig, source: Path) -> 
 
 
 def resume_point(checkpoint_dir: Path, key: str) -> Path | None:
-    """last.ckpt of an interrupted run with the same fingerprint; anything else there is stale and removed."""
-    marker = checkpoint_dir / "fingerprint"
-    last = checkpoint_dir / "last.ckpt"
+    """last.ckpt of an interrupted run with the same fingerprint, else None (read-only: safe on every rank)."""
+    marker, last = checkpoint_dir / "fingerprint", checkpoint_dir / "last.ckpt"
     if last.exists() and marker.exists() and marker.read_text() == key:
-        print(f"resuming from {last}")
         return last
+    return None
+
+
+def start_afresh(checkpoint_dir: Path, key: str) -> None:
+    """Remove stale checkpoints (other settings or starting weights) and mark the directory as this run's."""
     if checkpoint_dir.exists():
         shutil.rmtree(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True)
-    marker.write_text(key)
-    return None
+    (checkpoint_dir / "fingerprint").write_text(key)
 
 
 def fit_stage(common: CommonTrainConfig, stage: StageConfig, repo: Path, logger=None, progress: bool = True,
@@ -78,7 +80,12 @@ def fit_stage(common: CommonTrainConfig, stage: StageConfig, repo: Path, logger=
         default_root_dir=str(checkpoint_dir),
         use_distributed_sampler=False,  # EpochSampler splits the data across ranks itself
     )
-    last = resume_point(checkpoint_dir, fingerprint(common, stage, source)) if trainer.is_global_zero else None
+    key = fingerprint(common, stage, source)
+    last = resume_point(checkpoint_dir, key)
+    if last is not None:
+        print(f"resuming from {last}")
+    elif trainer.is_global_zero:
+        start_afresh(checkpoint_dir, key)
     trainer.fit(module, datamodule=data, ckpt_path=str(last) if last else None)
     with gathered(module.model):  # ZeRO-3 shards parameters; every rank takes part in gathering them
         if trainer.is_global_zero:
