@@ -57,10 +57,13 @@ class StageModule(pl.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int):
         loss = self(batch).loss
-        elapsed = max(time.perf_counter() - self._step_started, 1e-9)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
-        self.log("train/tokens_per_s", batch["n_tokens"] / elapsed, prog_bar=True)
         return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        # forward, backward and (on accumulation boundaries) the optimiser step; data loading excluded
+        elapsed = max(time.perf_counter() - self._step_started, 1e-9)
+        self.log("train/tokens_per_s", batch["n_tokens"] / elapsed, prog_bar=True)
 
     def on_before_optimizer_step(self, optimizer) -> None:
         for group in optimizer.param_groups:
