@@ -3,6 +3,7 @@
 `lingshu check-data` runs the Great Expectations suites of data_checks/ on the curate outputs (what the
 `validate` stage does, without MLflow logging), optionally re-curating first — a pull-request workflow
 runs it when data sources or checks change. `lingshu params` prints every params.yaml field with its help.
+`lingshu eval` scores any Hugging Face model on benchmarks (see lingshu/eval/command.py).
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     params = commands.add_parser("params", help="list every params.yaml field with its help text")
     params.add_argument("section", nargs="?", help="only this section (curate, validate, tracking)")
     params.set_defaults(func=_params)
+    from lingshu.eval.command import add_parser as add_eval
+
+    add_eval(commands)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Evaluation: benchmarks, prompts, answer extraction, scoring and inference backends."""

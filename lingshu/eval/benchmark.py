@@ -1,0 +1,101 @@
+"""Benchmarks as data: one YAML file each, found by its `name:`, loaded into `EvalItem`s.
+
+Adding a benchmark means adding a YAML file under lingshu/eval/benchmarks/ (or a folder passed with
+`--benchmark-dir`), plus a loader function only when its source format is new. Generic code never
+branches on a benchmark's name: the YAML's `task` picks prompts and extractors, `breakdown` names the
+item fields to report accuracy by, `group` puts it in a suite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import yaml
+
+BUILTIN_DIR = Path(__file__).parent / "benchmarks"
+TASKS = ("mcq", "vqa", "report")
+LOADERS: dict[str, Callable[["Benchmark", Path], Iterator["EvalItem"]]] = {}
+
+
+@dataclass
+class EvalItem:
+    """One question (or study, for reports) with its gold answer and the fields results break down by."""
+
+    id: str
+    question: str
+    answer: str
+    images: list[Path] = field(default_factory=list)
+    options: dict[str, str] = field(default_factory=dict)
+    context: str | None = None
+    answer_type: str | None = None  # CLOSED / OPEN where the dataset says so
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Benchmark:
+    name: str
+    version: int
+    group: str
+    loader: str
+    path: str
+    task: str
+    description: str = ""
+    split: str = "test"
+    options: dict = field(default_factory=dict)
+    breakdown: list[str] = field(default_factory=list)
+    source_file: str = ""
+
+    def items(self, root: Path) -> list[EvalItem]:
+        if self.loader not in LOADERS:
+            raise ValueError(f"{self.source_file}: loader {self.loader!r} is not one of {sorted(LOADERS)}")
+        return list(LOADERS[self.loader](self, root))
+
+
+def register(name: str):
+    def wrap(fn):
+        LOADERS[name] = fn
+        return fn
+    return wrap
+
+
+def read_benchmark(path: Path) -> Benchmark:
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+    known = set(Benchmark.__dataclass_fields__) - {"source_file"}
+    unknown = sorted(set(raw) - known)
+    missing = sorted({"name", "version", "group", "loader", "path", "task"} - set(raw))
+    if unknown or missing:
+        raise ValueError(f"{path}: unknown keys {unknown}, missing keys {missing}")
+    if raw["task"] not in TASKS:
+        raise ValueError(f"{path}: task {raw['task']!r} is not one of {TASKS}")
+    return Benchmark(**raw, source_file=str(path))
+
+
+def discover(extra_dirs: list[Path] = ()) -> dict[str, Benchmark]:
+    """Every benchmark YAML by name; a later directory may not silently redefine a name."""
+    found: dict[str, Benchmark] = {}
+    for folder in [BUILTIN_DIR, *extra_dirs]:
+        for path in sorted(Path(folder).glob("*.yaml")):
+            bench = read_benchmark(path)
+            if bench.name in found:
+                raise ValueError(f"benchmark {bench.name!r} defined twice: {found[bench.name].source_file} and {path}")
+            found[bench.name] = bench
+    return found
+
+
+def select(names: list[str], extra_dirs: list[Path] = ()) -> list[Benchmark]:
+    known = discover(extra_dirs)
+    groups = {b.group for b in known.values()}
+    chosen: list[Benchmark] = []
+    for name in names:
+        if name in known:
+            chosen.append(known[name])
+        elif name in groups:
+            chosen += [b for b in known.values() if b.group == name]
+        else:
+            raise ValueError(f"unknown benchmark or group {name!r}; known: {sorted(known)} / groups {sorted(groups)}")
+    return list({b.name: b for b in chosen}.values())

@@ -1,0 +1,71 @@
+"""`lingshu eval`: score any Hugging Face model on benchmarks by name, resumable, with a results table.
+
+    lingshu eval --model models/instruct --benchmarks vqa_rad,pubmedqa --out eval/instruct
+    lingshu eval --model Qwen/Qwen2.5-VL-7B-Instruct --benchmarks text_qa --limit 100 --protocol medevalkit
+    lingshu eval --rescore --out eval/instruct --benchmarks vqa_rad --protocol medevalkit   # no model needed
+
+Benchmarks are YAML files (lingshu/eval/benchmarks/, plus --benchmark-dir); a group name (e.g.
+text_qa) selects all its benchmarks. Predictions go to OUT/<benchmark>/predictions.jsonl as they are
+made; rerunning the same command continues where a killed run stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser("eval", help="evaluate a model on benchmarks (resumable, batched)",
+                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="checkpoint folder or hub id (from the local HF cache when offline)")
+    parser.add_argument("--benchmarks", default="vqa_rad,pubmedqa,medqa,mmlu_medical,medmcqa",
+                        help="comma-separated benchmark or group names (default: the embedded benchmarks)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder for predictions and metrics")
+    parser.add_argument("--backend", default="hf", help="inference backend: hf (default), or another registered one")
+    parser.add_argument("--protocol", default="strict", choices=["strict", "medevalkit"],
+                        help="scoring rules: strict (default) or MedEvalKit's, for comparable numbers")
+    parser.add_argument("--limit", type=int, default=0, help="first N items per benchmark (0: all)")
+    parser.add_argument("--batch-size", type=int, default=8, help="prompts per generation batch (default: 8)")
+    parser.add_argument("--max-new-tokens", type=int, default=64, help="generation budget per answer (default: 64)")
+    parser.add_argument("--dtype", default="auto", help="model dtype: auto, float32, bfloat16, float16")
+    parser.add_argument("--benchmark-dir", type=Path, action="append", default=[], help="extra folder of benchmark YAMLs")
+    parser.add_argument("--root", type=Path, default=Path("."), help="folder benchmark paths are relative to")
+    parser.add_argument("--rescore", action="store_true", help="score existing predictions only (no model)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+    from tqdm import tqdm
+
+    import lingshu.eval.loaders  # noqa: F401  (registers the loaders)
+    from lingshu.eval.backends import make_backend
+    from lingshu.eval.benchmark import select
+    from lingshu.eval.runner import generate, suite_summary, summarise
+
+    benches = select([n.strip() for n in args.benchmarks.split(",") if n.strip()], args.benchmark_dir)
+    if not args.rescore and not args.model:
+        raise SystemExit("lingshu eval: --model is required unless --rescore")
+    backend = None if args.rescore else make_backend(args.backend, args.model, dtype=args.dtype,
+                                                     max_new_tokens=args.max_new_tokens)
+    results = []
+    for bench in benches:
+        items = bench.items(args.root)[: args.limit or None]
+        path = args.out / bench.name / "predictions.jsonl"
+        if backend is not None:
+            with tqdm(total=len(items), desc=bench.name, unit="q") as bar:
+                path = generate(bench, items, backend, args.out, args.protocol, args.batch_size, bar.update)
+        results.append(summarise(bench, path, args.protocol, {i.id for i in items}))
+    suite = suite_summary(results, args.out)
+    table = Table(title=f"{args.model or args.out} ({args.protocol})")
+    for column in ("benchmark", "n", "accuracy %", "95% CI", "parse fail %"):
+        table.add_column(column, justify="left" if column == "benchmark" else "right")
+    for r in results:
+        table.add_row(r["benchmark"], str(r["n"]), f"{r['score']:.1f}", f"{r['ci_low']:.1f}-{r['ci_high']:.1f}",
+                      f"{r['parse_fail_rate']:.1f}")
+    for group, average in suite["groups"].items():
+        table.add_row(f"[b]{group} (macro)[/b]", "", f"{average:.1f}", "", "")
+    Console().print(table)
+    return 0

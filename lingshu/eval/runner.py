@@ -1,0 +1,128 @@
+"""Run benchmarks against a backend, one predictions.jsonl per benchmark, resumable, then score.
+
+Each answered item is appended to `<out>/<benchmark>/predictions.jsonl` as soon as its batch is done
+(flushed and fsynced), with the prompt's hash; a rerun skips ids already there whose prompt is
+unchanged, so a killed run loses at most one batch and never duplicates a line. Scoring reads only the
+predictions file, so `rescore` needs no model. Per benchmark: accuracy with a bootstrap CI, breakdowns
+by the YAML's fields, parse-fail rate; a suite file adds each group's macro average.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable
+
+from lingshu.eval import prompts
+from lingshu.eval.backends import Request
+from lingshu.eval.benchmark import Benchmark, EvalItem
+from lingshu.eval.metrics import mean_with_ci
+from lingshu.eval.score import score_record
+from lingshu.io import atomic_write_json
+
+
+def build_prompt(bench: Benchmark, item: EvalItem, protocol: str) -> tuple[str, str]:
+    """(kind, prompt text) for an item."""
+    if bench.task == "mcq":
+        return "mcq", prompts.multiple_choice(item.question, item.options, item.context)
+    if bench.task == "report":
+        return "report", prompts.REPORT
+    kind = prompts.vqa_kind(item.question, item.answer_type, item.answer, protocol)
+    return kind, prompts.vqa(item.question, kind)
+
+
+def prompt_hash(text: str, images: list[Path]) -> str:
+    digest = hashlib.sha256(text.encode())
+    for image in images:
+        digest.update(str(Path(image).name).encode())
+    return digest.hexdigest()[:16]
+
+
+def read_predictions(path: Path) -> dict[str, dict]:
+    """Records by id; a torn last line (a kill mid-write) is ignored and will be redone."""
+    records: dict[str, dict] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            records[record["id"]] = record
+    return records
+
+
+def _append(path: Path, records: list[dict]) -> None:
+    with open(path, "a", encoding="utf-8") as out:
+        for record in records:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def generate(bench: Benchmark, items: list[EvalItem], backend, out_dir: Path, protocol: str, batch_size: int,
+             progress: Callable[[int], None] = lambda n: None) -> Path:
+    """Answer every item not yet in predictions.jsonl; returns the predictions file."""
+    path = out_dir / bench.name / "predictions.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    done = read_predictions(path)
+    if path.exists() and path.read_text() and not path.read_text().endswith("\n"):  # drop a torn last line
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in done.values()))
+    pending = []
+    for item in items:
+        kind, text = build_prompt(bench, item, protocol)
+        key = prompt_hash(text, item.images)
+        if item.id in done and done[item.id]["prompt_hash"] == key:
+            continue
+        pending.append((item, kind, text, key))
+    progress(len(items) - len(pending))
+    pending.sort(key=lambda p: backend.prompt_length(Request(prompts.with_images(p[2], len(p[0].images)), p[0].images)))
+    for start in range(0, len(pending), batch_size):
+        batch = pending[start:start + batch_size]
+        requests = [Request(prompts.with_images(text, len(item.images)), item.images) for item, _, text, _ in batch]
+        responses = backend.generate(requests)
+        records = []
+        for (item, kind, text, key), response in zip(batch, responses):
+            record = {"id": item.id, "prompt_hash": key, "kind": kind, "prompt": text, "response": response,
+                      "answer": item.answer, "options": item.options, "fields": item.fields}
+            records.append(record | score_record(record, protocol))
+        _append(path, records)
+        progress(len(batch))
+    return path
+
+
+def summarise(bench: Benchmark, path: Path, protocol: str, ids: set[str] | None = None) -> dict:
+    """Benchmark metrics from its predictions file (rescored under `protocol`)."""
+    records = [r for r in read_predictions(path).values() if ids is None or r["id"] in ids]
+    scored = [r | score_record(r, protocol) for r in records]
+    correct = [float(r["correct"]) for r in scored]
+    metrics = {"benchmark": bench.name, "version": bench.version, "group": bench.group, "protocol": protocol,
+               **mean_with_ci(correct),
+               "parse_fail_rate": 100 * sum(not r["parsed"] for r in scored) / len(scored) if scored else 0.0}
+    for key in ("f1", "recall"):
+        values = [r[key] for r in scored if key in r]
+        if values:
+            metrics[f"token_{key}"] = 100 * sum(values) / len(values)
+    breakdowns: dict[str, dict] = {}
+    for field_name in bench.breakdown:
+        buckets: dict[str, list[float]] = defaultdict(list)
+        for r in scored:
+            buckets[str(r["fields"].get(field_name))].append(float(r["correct"]))
+        breakdowns[field_name] = {k: {"score": 100 * sum(v) / len(v), "n": len(v)} for k, v in sorted(buckets.items())}
+    metrics["breakdown"] = breakdowns
+    atomic_write_json(path.parent / "metrics.json", metrics)
+    return metrics
+
+
+def suite_summary(results: list[dict], out_dir: Path) -> dict:
+    """Per-benchmark scores plus each group's macro average."""
+    groups: dict[str, list[float]] = defaultdict(list)
+    for r in results:
+        groups[r["group"]].append(r["score"])
+    suite = {"benchmarks": {r["benchmark"]: {k: r[k] for k in ("score", "ci_low", "ci_high", "n", "parse_fail_rate")}
+                            for r in results},
+             "groups": {g: sum(v) / len(v) for g, v in sorted(groups.items())}}
+    atomic_write_json(out_dir / "metrics.json", suite)
+    return suite

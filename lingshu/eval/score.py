@@ -1,0 +1,40 @@
+"""Score one prediction record, under the default `strict` protocol or `medevalkit`.
+
+A record (one line of predictions.jsonl) carries everything scoring needs — the kind of question, the
+gold answer, the options and the raw response — so rescoring, or scoring under the other protocol,
+never needs the model.
+"""
+
+from __future__ import annotations
+
+from lingshu.eval import medevalkit
+from lingshu.eval.extract import UNPARSED, extract_choice, extract_short, extract_yes_no, normalise
+from lingshu.eval.metrics import token_f1, token_recall
+
+PROTOCOLS = ("strict", "medevalkit")
+
+
+def score_record(record: dict, protocol: str = "strict") -> dict:
+    """{extracted, correct, parsed, f1, recall} for one record."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol {protocol!r} is not one of {PROTOCOLS}")
+    kind, response, answer = record["kind"], record.get("response") or "", str(record["answer"])
+    if protocol == "medevalkit":
+        judge = {"mcq": lambda: medevalkit.judge_multiple_choice(response, answer, record.get("options") or {}),
+                 "yes_no": lambda: medevalkit.judge_yes_no(response, answer),
+                 "closed": lambda: medevalkit.judge_closed(response, answer),
+                 "open": lambda: medevalkit.judge_open(response, answer)}[kind]
+        correct, extracted = judge()
+        return {"extracted": extracted, "correct": bool(correct), "parsed": True}
+    if kind == "mcq":
+        extracted = extract_choice(response, record.get("options") or {})
+        gold = answer.upper()
+    elif kind == "yes_no":
+        extracted, gold = extract_yes_no(response), normalise(answer)
+    else:
+        extracted, gold = extract_short(response), normalise(answer)
+    out = {"extracted": extracted, "correct": extracted == gold, "parsed": extracted != UNPARSED}
+    if kind in ("closed", "open"):
+        said = "" if extracted == UNPARSED else extracted
+        out |= {"f1": token_f1(said, gold), "recall": token_recall(said, gold)}
+    return out

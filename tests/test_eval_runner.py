@@ -1,0 +1,126 @@
+"""The evaluation runner: loaders on the real data, batched = one-at-a-time greedy, resume, rescoring, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import lingshu.eval.loaders  # noqa: F401
+from lingshu.eval.backends import Request
+from lingshu.eval.backends.hf import HFBackend
+from lingshu.eval.benchmark import discover, read_benchmark, select
+from lingshu.eval.loaders.mcq_jsonl import split_inline_options
+from lingshu.eval.prompts import with_images
+from lingshu.eval.runner import generate, read_predictions, summarise
+
+EXPECTED_SIZES = {"vqa_rad": 451, "pubmedqa": 500, "medqa": 1273, "mmlu_medical": 1089, "medmcqa": 4183}
+
+
+def test_embedded_benchmarks_load_from_the_real_data(repo):
+    benches = discover()
+    for name, size in EXPECTED_SIZES.items():
+        items = benches[name].items(repo)
+        assert len(items) == size, name
+        assert len({i.id for i in items}) == size, f"{name}: ids are unique"
+        if benches[name].task == "mcq":
+            assert all(i.answer in i.options for i in items), name
+    vqa = benches["vqa_rad"].items(repo)
+    assert all(i.images[0].exists() for i in vqa) and {i.answer_type for i in vqa} == {"CLOSED", "OPEN"}
+
+
+def test_inline_answer_choices_are_split_into_options():
+    question, options = split_inline_options("Which is true?\nAnswer Choices: (A) one (B) two words (C) three")
+    assert question == "Which is true?" and options == {"A": "one", "B": "two words", "C": "three"}
+
+
+def test_groups_select_their_benchmarks_and_unknown_names_are_errors():
+    assert {b.name for b in select(["text_qa"])} == {"pubmedqa", "medqa", "mmlu_medical", "medmcqa"}
+    with pytest.raises(ValueError, match="unknown benchmark"):
+        select(["no_such_benchmark"])
+
+
+def test_a_bad_benchmark_file_is_named(tmp_path):
+    (tmp_path / "bad.yaml").write_text("name: x\nversion: 1\ngroup: g\nloader: mcq_jsonl\npath: p\ntask: essay\n")
+    with pytest.raises(ValueError, match="bad.yaml"):
+        read_benchmark(tmp_path / "bad.yaml")
+
+
+@pytest.fixture(scope="module")
+def backend(mini_repo):
+    return HFBackend(str(mini_repo / "models/base"), max_new_tokens=6)
+
+
+def _requests(repo: Path, n: int) -> list[Request]:
+    items = discover()["vqa_rad"].items(repo)[:n]
+    return [Request(with_images(f"{i.question}\nAnswer the question using a single word or phrase.", 1), i.images)
+            for i in items] + [Request(with_images("Is this text only?", 0))]
+
+
+def test_batched_generation_equals_one_at_a_time(backend, repo):
+    requests = _requests(repo, 5)
+    batched = backend.generate(requests)
+    single = [backend.generate([r])[0] for r in requests]
+    assert batched == single
+    assert len(set(single)) > 1, "a random-weight model still answers different prompts differently"
+
+
+class CountingBackend:
+    def __init__(self, inner):
+        self.inner, self.calls = inner, []
+
+    def generate(self, requests):
+        self.calls.append(len(requests))
+        return self.inner.generate(requests)
+
+    def prompt_length(self, request):
+        return self.inner.prompt_length(request)
+
+
+def test_a_killed_run_resumes_without_recomputing_or_duplicating(backend, repo, tmp_path):
+    bench = discover()["vqa_rad"]
+    items = bench.items(repo)[:10]
+    path = generate(bench, items, backend, tmp_path, "strict", batch_size=4)
+    full = path.read_text().splitlines()
+    assert len(full) == 10
+    # simulate a kill: 6 complete lines and half of the 7th
+    path.write_text("\n".join(full[:6]) + "\n" + full[6][:20])
+    counting = CountingBackend(backend)
+    generate(bench, items, counting, tmp_path, "strict", batch_size=4)
+    assert sum(counting.calls) == 4
+    records = path.read_text().splitlines()
+    assert len(records) == 10 and len({json.loads(r)["id"] for r in records}) == 10
+    assert read_predictions(path) == {json.loads(r)["id"]: json.loads(r) for r in full}
+
+
+def test_rescoring_reads_only_the_predictions(tmp_path):
+    bench = discover()["medqa"]
+    path = tmp_path / "medqa" / "predictions.jsonl"
+    path.parent.mkdir()
+    options = {"A": "x", "B": "y"}
+    lines = [{"id": "1", "prompt_hash": "h", "kind": "mcq", "response": "B", "answer": "B", "options": options,
+              "fields": {"meta_info": "step1"}},
+             {"id": "2", "prompt_hash": "h", "kind": "mcq", "response": "", "answer": "A", "options": options,
+              "fields": {"meta_info": "step2"}},
+             {"id": "3", "prompt_hash": "h", "kind": "mcq", "response": "<think>B</think>A", "answer": "A",
+              "options": options, "fields": {"meta_info": "step1"}}]
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    metrics = summarise(bench, path, "strict")
+    assert metrics["n"] == 3 and metrics["score"] == pytest.approx(200 / 3)
+    assert metrics["parse_fail_rate"] == pytest.approx(100 / 3)
+    assert metrics["breakdown"]["meta_info"] == {"step1": {"score": 100.0, "n": 2}, "step2": {"score": 0.0, "n": 1}}
+    assert json.loads((tmp_path / "medqa" / "metrics.json").read_text())["score"] == metrics["score"]
+
+
+def test_cli_scores_a_saved_checkpoint_and_prints_a_table(mini_repo, repo, tmp_path, capsys):
+    from lingshu.cli import main
+
+    out = tmp_path / "eval"
+    assert main(["eval", "--model", str(mini_repo / "models/base"), "--benchmarks", "vqa_rad,medqa", "--limit", "6",
+                 "--out", str(out), "--root", str(repo), "--max-new-tokens", "4"]) == 0
+    printed = capsys.readouterr().out
+    assert "vqa_rad" in printed and "95% CI" in printed
+    suite = json.loads((out / "metrics.json").read_text())
+    assert set(suite["benchmarks"]) == {"vqa_rad", "medqa"} and suite["benchmarks"]["medqa"]["n"] == 6
+    assert main(["eval", "--rescore", "--out", str(out), "--benchmarks", "medqa", "--limit", "6"]) == 0
