@@ -88,6 +88,7 @@ class TrackingConfig:
     artifact_dir: str = doc("mlartifacts", "Artifact root for a local sqlite store (relative to the repo root).")
 
 
+from lingshu.eval.config import EvalConfig  # noqa: E402
 from lingshu.model.config import ModelConfig  # noqa: E402  (they import lingshu.fields, not this module)
 from lingshu.train.config import TrainConfig  # noqa: E402
 
@@ -97,6 +98,7 @@ SECTIONS: dict[str, type] = {
     "validate": ValidateConfig,
     "model": ModelConfig,
     "train": TrainConfig,
+    "eval": EvalConfig,
 }
 
 

@@ -36,7 +36,8 @@ def test_inline_answer_choices_are_split_into_options():
 
 
 def test_groups_select_their_benchmarks_and_unknown_names_are_errors():
-    assert {b.name for b in select(["text_qa"])} == {"pubmedqa", "medqa", "mmlu_medical", "medmcqa"}
+    assert {b.name for b in select(["text_qa"])} == {"pubmedqa", "medqa", "mmlu_medical", "medmcqa", "medbullets_op4",
+                                                     "medbullets_op5", "medxpertqa_text", "supergpqa_medicine"}
     with pytest.raises(ValueError, match="unknown benchmark"):
         select(["no_such_benchmark"])
 
@@ -124,3 +125,10 @@ def test_cli_scores_a_saved_checkpoint_and_prints_a_table(mini_repo, repo, tmp_p
     suite = json.loads((out / "metrics.json").read_text())
     assert set(suite["benchmarks"]) == {"vqa_rad", "medqa"} and suite["benchmarks"]["medqa"]["n"] == 6
     assert main(["eval", "--rescore", "--out", str(out), "--benchmarks", "medqa", "--limit", "6"]) == 0
+
+
+def test_report_benchmarks_are_refused_before_any_generation(tmp_path):
+    from lingshu.cli import main
+
+    with pytest.raises(ValueError, match="iu_xray.*cannot be scored yet"):
+        main(["eval", "--model", "never-loaded", "--benchmarks", "iu_xray", "--out", str(tmp_path)])

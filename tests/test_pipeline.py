@@ -1,5 +1,6 @@
 """End to end: `dvc repro` in a fresh copy of the repo, caching, param-driven re-runs, MLflow runs."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -38,7 +39,8 @@ def fresh_clone(repo, tmp_path):
 
 # Training kept to a few steps so the pipeline's mechanics, not the model's quality, are what is tested.
 QUICK_TRAINING = {f"train.{stage}.max_steps": 3 for stage in ("shallow", "deep", "instruct")} | {
-    "train.common.heldout.max_caption_samples": 8, "train.common.heldout.max_vqa_samples": 16}
+    "train.common.heldout.max_caption_samples": 8, "train.common.heldout.max_vqa_samples": 16, "eval.limit": 4}
+CHECKPOINTS = ("base", "shallow", "deep", "instruct")
 
 
 def _set_params(params: Path, values: dict) -> None:
@@ -62,7 +64,12 @@ def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone):
     _set_params(clone / "params.yaml", QUICK_TRAINING)
     _run(["git", "commit", "-qam", "quick training"], clone, env)
     first = _run([*dvc, "repro"], clone, env)
-    assert _ran(first) == ["curate", "validate", "model_init", "train_shallow", "train_deep", "train_instruct"]
+    assert _ran(first) == ["curate", "validate", "model_init", "train_shallow", "train_deep", "train_instruct",
+                           *[f"evaluate@{c}" for c in CHECKPOINTS]]
+    for checkpoint in CHECKPOINTS:
+        suite = json.loads((clone / f"metrics/eval/{checkpoint}.json").read_text())
+        assert {b["n"] for b in suite["benchmarks"].values()} == {4}
+        assert len((clone / f"eval/{checkpoint}/vqa_rad/predictions.jsonl").read_text().splitlines()) == 4
     assert (clone / "data/curated/medical_multimodal.parquet").exists()
     assert (clone / "reports/validation/curated.html").exists()
     for stage in ("base", "shallow", "deep", "instruct"):
@@ -74,7 +81,7 @@ def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone):
 
     _set_params(clone / "params.yaml", {"train.instruct.lr.language_model": 0.002})
     third = _run([*dvc, "repro"], clone, env)
-    assert _ran(third) == ["train_instruct"]
+    assert _ran(third) == ["train_instruct", "evaluate@instruct"]
 
     _set_params(clone / "params.yaml", {"curate.near_dup_threshold": 0.8})
     fourth = _run([*dvc, "repro"], clone, env)
@@ -83,22 +90,26 @@ def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone):
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     runs = mlflow.search_runs(experiment_names=["lingshu"], order_by=["attributes.start_time ASC"])
     stages = list(runs["tags.dvc.stage"])
-    assert stages[:7] == ["curate", "validate", "model_init", "train_shallow", "train_deep", "train_instruct", "train_instruct"]
+    assert stages[:12] == ["curate", "validate", "model_init", "train_shallow", "train_deep", "train_instruct",
+                           *[f"evaluate@{c}" for c in CHECKPOINTS], "train_instruct", "evaluate@instruct"]
     pipelines = list(runs["tags.lingshu.pipeline_id"])
-    assert len(set(pipelines[:6])) == 1 and pipelines[5] != pipelines[6] != pipelines[7]
+    assert len(set(pipelines[:10])) == 1 and pipelines[9] != pipelines[10] != pipelines[12]
     assert set(runs["status"]) == {"FINISHED"}
 
     client = mlflow.MlflowClient()
     for index in (3, 4, 5):  # each training stage's loss curve is in its MLflow run
         history = client.get_metric_history(runs.iloc[index]["run_id"], "train/loss")
         assert len(history) == 3 and all(h.value > 0 for h in history)
-    instruct = runs.iloc[6]
+    instruct = runs.iloc[10]
     assert instruct["params.instruct.lr.language_model"] == "0.002"
     assert instruct["metrics.trainable_params/language_model"] > 0
     assert runs.iloc[3]["metrics.trainable_params/language_model"] == 0  # shallow: LLM frozen
     assert "metrics.vqa/accuracy" in runs.columns and "metrics.heldout/caption_loss" in runs.columns
 
-    curate_run = runs.iloc[7]
+    evaluation = runs.iloc[9]
+    assert evaluation["tags.lingshu.checkpoint"] == "instruct" and "metrics.vqa_rad/accuracy" in runs.columns
+
+    curate_run = runs.iloc[12]
     assert curate_run["params.near_dup_threshold"] == "0.8"
     assert curate_run["metrics.inputs"] == curate_run["metrics.kept"] + curate_run["metrics.rejected"]
     assert len(curate_run["tags.mlflow.source.git.commit"]) == 40

@@ -43,9 +43,11 @@ def run(args: argparse.Namespace) -> int:
     import lingshu.eval.loaders  # noqa: F401  (registers the loaders)
     from lingshu.eval.backends import make_backend
     from lingshu.eval.benchmark import select
-    from lingshu.eval.runner import generate, suite_summary, summarise
+    from lingshu.eval.runner import generate, require_scorable, suite_summary, summarise
 
     benches = select([n.strip() for n in args.benchmarks.split(",") if n.strip()], args.benchmark_dir)
+    for bench in benches:
+        require_scorable(bench)
     if not args.rescore and not args.model:
         raise SystemExit("lingshu eval: --model is required unless --rescore")
     backend = None if args.rescore else make_backend(args.backend, args.model, dtype=args.dtype,

@@ -62,9 +62,38 @@ def _append(path: Path, records: list[dict]) -> None:
         os.fsync(out.fileno())
 
 
+SCORABLE_TASKS = ("mcq", "vqa")
+
+
+def require_scorable(bench: Benchmark) -> None:
+    """Report generation loads, but its metrics (ROUGE-L, BLEU, METEOR, CIDEr) are not built yet: say so
+    before any generation is spent on it."""
+    if bench.task not in SCORABLE_TASKS:
+        raise ValueError(f"benchmark {bench.name!r} (task {bench.task}) cannot be scored yet: report-generation "
+                         f"metrics are not implemented; scorable tasks: {', '.join(SCORABLE_TASKS)}")
+
+
+def start_or_resume(out_dir: Path, key: str) -> bool:
+    """Keep earlier predictions only if they were made for the same model and settings (`key`).
+
+    Returns True when resuming. A stale folder (another checkpoint's weights, other settings) is emptied.
+    """
+    marker = out_dir / "fingerprint"
+    if marker.exists() and marker.read_text() == key:
+        return True
+    if out_dir.exists():
+        import shutil
+
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    marker.write_text(key)
+    return False
+
+
 def generate(bench: Benchmark, items: list[EvalItem], backend, out_dir: Path, protocol: str, batch_size: int,
              progress: Callable[[int], None] = lambda n: None) -> Path:
     """Answer every item not yet in predictions.jsonl; returns the predictions file."""
+    require_scorable(bench)
     path = out_dir / bench.name / "predictions.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     done = read_predictions(path)
@@ -95,6 +124,7 @@ def generate(bench: Benchmark, items: list[EvalItem], backend, out_dir: Path, pr
 
 def summarise(bench: Benchmark, path: Path, protocol: str, ids: set[str] | None = None) -> dict:
     """Benchmark metrics from its predictions file (rescored under `protocol`)."""
+    require_scorable(bench)
     records = [r for r in read_predictions(path).values() if ids is None or r["id"] in ids]
     scored = [r | score_record(r, protocol) for r in records]
     correct = [float(r["correct"]) for r in scored]

@@ -21,6 +21,8 @@ class Request:
 # name -> (module, class); modules are imported lazily
 BACKENDS: dict[str, tuple[str, str]] = {
     "hf": ("lingshu.eval.backends.hf", "HFBackend"),
+    "openai": ("lingshu.eval.backends.openai", "OpenAIBackend"),
+    "vllm": ("lingshu.eval.backends.vllm", "VLLMBackend"),
 }
 
 

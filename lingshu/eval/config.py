@@ -1,0 +1,24 @@
+"""Parameters of the `evaluate` stage (one instance per checkpoint)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lingshu.fields import doc
+
+
+@dataclass
+class EvalConfig:
+    """Which benchmarks each checkpoint is scored on, and how."""
+
+    checkpoints_dir: str = doc("models", "Folder holding the checkpoints (models/<name>) the stage instances evaluate.")
+    benchmarks: list[str] = doc(["vqa_rad", "pubmedqa", "medqa", "mmlu_medical", "medmcqa"], "Benchmark or group names (lingshu/eval/benchmarks/*.yaml).")
+    protocol: str = doc("strict", "Scoring rules: strict (default) or medevalkit (MedEvalKit's, for comparable numbers).")
+    backend: str = doc("hf", "Inference backend: hf (transformers, batched), openai (any compatible server) or vllm (CUDA).")
+    limit: int = doc(200, "First N items per benchmark (0: all); keeps the embedded demo quick.")
+    batch_size: int = doc(16, "Prompts per generation batch.")
+    max_new_tokens: int = doc(16, "Generation budget per answer (raise it for reasoning models and reports).")
+    dtype: str = doc("auto", "Model dtype for inference: auto, float32, bfloat16, float16.")
+    out_dir: str = doc("eval", "Predictions and per-benchmark metrics go to <out_dir>/<checkpoint>/<benchmark>/.")
+    metrics_dir: str = doc("metrics/eval", "Suite metrics per checkpoint: <metrics_dir>/<checkpoint>.json.")
+    plots_dir: str = doc("plots/eval", "Per-checkpoint score tables (<checkpoint>.csv) for the DVC plot across stages.")

@@ -1,0 +1,73 @@
+"""DVC stage `evaluate@<checkpoint>`: score one checkpoint (models/<checkpoint>) on the eval benchmarks.
+
+Thin entry point: load the `eval` params, run lingshu.eval on models/<checkpoint>, write
+eval/<checkpoint>/ (per-sample predictions and per-benchmark metrics), metrics/eval/<checkpoint>.json
+and plots/eval/<checkpoint>.csv, and log scores, CIs and predictions to MLflow. A killed run resumes
+from its predictions; predictions made for other weights or settings are discarded, not reused.
+"""
+
+import argparse
+import hashlib
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from lingshu.config import load_section
+from lingshu.io import atomic_write_bytes, atomic_write_json
+from lingshu.tracking import repo_root, stage_run
+
+
+def fingerprint(model_dir: Path, settings: dict) -> str:
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for weights in sorted(model_dir.glob("*.safetensors")):
+        digest.update(weights.read_bytes())
+    return digest.hexdigest()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", help="checkpoint name under eval.checkpoints_dir (base, shallow, deep, instruct)")
+    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    parser.add_argument("overrides", nargs="*", help="eval.* overrides as key=value, e.g. limit=20")
+    args = parser.parse_args(argv)
+    cfg = load_section("eval", args.params, args.overrides)
+    repo = repo_root()
+    import mlflow
+
+    import lingshu.eval.loaders  # noqa: F401
+    from lingshu.eval.backends import make_backend
+    from lingshu.eval.benchmark import select
+    from lingshu.eval.runner import generate, start_or_resume, suite_summary, summarise
+
+    model_dir = repo / cfg.checkpoints_dir / args.checkpoint
+    out = repo / cfg.out_dir / args.checkpoint
+    settings = {k: v for k, v in asdict(cfg).items() if k in ("protocol", "backend", "max_new_tokens", "dtype")}
+    with stage_run(f"evaluate@{args.checkpoint}", cfg, load_section("tracking", args.params)):
+        mlflow.set_tag("lingshu.checkpoint", args.checkpoint)
+        resumed = start_or_resume(out, fingerprint(model_dir, settings))
+        backend = make_backend(cfg.backend, str(model_dir), dtype=cfg.dtype, max_new_tokens=cfg.max_new_tokens)
+        results = []
+        for bench in select(list(cfg.benchmarks)):
+            items = bench.items(repo)[: cfg.limit or None]
+            path = generate(bench, items, backend, out, cfg.protocol, cfg.batch_size)
+            results.append(summarise(bench, path, cfg.protocol, {i.id for i in items}))
+        suite = suite_summary(results, out)
+        atomic_write_json(repo / cfg.metrics_dir / f"{args.checkpoint}.json", suite)
+        rows = "benchmark,score,ci_low,ci_high\n" + "".join(
+            f"{r['benchmark']},{r['score']:.2f},{r['ci_low']:.2f},{r['ci_high']:.2f}\n" for r in results)
+        atomic_write_bytes(repo / cfg.plots_dir / f"{args.checkpoint}.csv", rows.encode())
+        flat = {}
+        for r in results:
+            flat |= {f"{r['benchmark']}/accuracy": r["score"], f"{r['benchmark']}/ci_low": r["ci_low"],
+                     f"{r['benchmark']}/ci_high": r["ci_high"], f"{r['benchmark']}/parse_fail_rate": r["parse_fail_rate"]}
+        flat |= {f"group/{g}": v for g, v in suite["groups"].items()}
+        mlflow.log_metrics(flat)
+        mlflow.log_artifacts(str(out), artifact_path="eval")
+    summary = ", ".join(f"{r['benchmark']} {r['score']:.1f}" for r in results)
+    print(f"evaluate@{args.checkpoint}: {summary}{' (resumed)' if resumed else ''}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
