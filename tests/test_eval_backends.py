@@ -226,6 +226,16 @@ def test_medqa_end_to_end_through_the_runner(backend, server, repo, tmp_path):
     assert generate(bench, items, backend, tmp_path, "strict", batch_size=2) == path and server.calls == 5  # resumed
 
 
+def test_cli_evaluates_through_a_server_named_by_base_url(server, repo, tmp_path, monkeypatch):
+    from lingshu.cli import main
+
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    out = tmp_path / "eval"
+    assert main(["eval", "--model", "fake-model", "--backend", "openai", "--base-url", server.url, "--benchmarks",
+                 "medqa", "--limit", "3", "--out", str(out), "--root", str(repo)]) == 0
+    assert server.calls == 3 and len((out / "medqa/predictions.jsonl").read_text().splitlines()) == 3
+
+
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed here")
 def test_vllm_backend_without_vllm_says_cuda_only():
     with pytest.raises(ImportError, match="CUDA") as info:

@@ -22,7 +22,10 @@ def add_parser(commands) -> None:
     parser.add_argument("--benchmarks", default="vqa_rad,pubmedqa,medqa,mmlu_medical,medmcqa",
                         help="comma-separated benchmark or group names (default: the embedded benchmarks)")
     parser.add_argument("--out", type=Path, required=True, help="output folder for predictions and metrics")
-    parser.add_argument("--backend", default="hf", help="inference backend: hf (default), or another registered one")
+    parser.add_argument("--backend", default="hf", choices=["hf", "openai", "vllm"],
+                        help="hf (transformers, batched; default), openai (any OpenAI-compatible server; key from "
+                             "$OPENAI_API_KEY) or vllm (offline engine, CUDA only)")
+    parser.add_argument("--base-url", help="server URL for --backend openai (default: $OPENAI_BASE_URL)")
     parser.add_argument("--protocol", default="strict", choices=["strict", "medevalkit"],
                         help="scoring rules: strict (default) or MedEvalKit's, for comparable numbers")
     parser.add_argument("--limit", type=int, default=0, help="first N items per benchmark (0: all)")
@@ -50,8 +53,9 @@ def run(args: argparse.Namespace) -> int:
         require_scorable(bench)
     if not args.rescore and not args.model:
         raise SystemExit("lingshu eval: --model is required unless --rescore")
+    extra = {"base_url": args.base_url} if args.backend == "openai" and args.base_url else {}
     backend = None if args.rescore else make_backend(args.backend, args.model, dtype=args.dtype,
-                                                     max_new_tokens=args.max_new_tokens)
+                                                     max_new_tokens=args.max_new_tokens, **extra)
     results = []
     for bench in benches:
         items = bench.items(args.root)[: args.limit or None]
