@@ -127,8 +127,18 @@ def test_cli_scores_a_saved_checkpoint_and_prints_a_table(mini_repo, repo, tmp_p
     assert main(["eval", "--rescore", "--out", str(out), "--benchmarks", "medqa", "--limit", "6"]) == 0
 
 
-def test_report_benchmarks_are_refused_before_any_generation(tmp_path):
-    from lingshu.cli import main
+def test_report_generation_is_scored_with_report_metrics(tmp_path):
+    from lingshu.eval.runner import summarise
 
-    with pytest.raises(ValueError, match="iu_xray.*cannot be scored yet"):
-        main(["eval", "--model", "never-loaded", "--benchmarks", "iu_xray", "--out", str(tmp_path)])
+    bench = discover()["iu_xray"]
+    path = tmp_path / "iu_xray" / "predictions.jsonl"
+    path.parent.mkdir()
+    reference = "Findings: The heart is normal in size. The lungs are clear. Impression: No acute disease."
+    responses = [reference, "Findings: The lungs are clear. Impression: No acute disease.", "", "Cardiomegaly."]
+    path.write_text("".join(json.dumps({"id": str(i), "prompt_hash": "h", "kind": "report", "response": r,
+                                        "answer": reference, "options": {}, "fields": {}}) + "\n"
+                            for i, r in enumerate(responses)))
+    metrics = summarise(bench, path, "strict")
+    assert metrics["headline"] == "rouge_l" and metrics["parse_fail_rate"] == 25.0
+    assert 0 < metrics["score"] < 100 and set(metrics["report"]) >= {"rouge_l", "bleu_4", "cider"}
+    assert metrics["findings"]["rouge_l"] > 0

@@ -46,11 +46,9 @@ def run(args: argparse.Namespace) -> int:
     import lingshu.eval.loaders  # noqa: F401  (registers the loaders)
     from lingshu.eval.backends import make_backend
     from lingshu.eval.benchmark import select
-    from lingshu.eval.runner import generate, require_scorable, suite_summary, summarise
+    from lingshu.eval.runner import generate, suite_summary, summarise
 
     benches = select([n.strip() for n in args.benchmarks.split(",") if n.strip()], args.benchmark_dir)
-    for bench in benches:
-        require_scorable(bench)
     if not args.rescore and not args.model:
         raise SystemExit("lingshu eval: --model is required unless --rescore")
     extra = {"base_url": args.base_url} if args.backend == "openai" and args.base_url else {}
@@ -66,10 +64,11 @@ def run(args: argparse.Namespace) -> int:
         results.append(summarise(bench, path, args.protocol, {i.id for i in items}))
     suite = suite_summary(results, args.out)
     table = Table(title=f"{args.model or args.out} ({args.protocol})")
-    for column in ("benchmark", "n", "accuracy %", "95% CI", "parse fail %"):
+    for column in ("benchmark", "n", "score %", "95% CI", "parse fail %"):
         table.add_column(column, justify="left" if column == "benchmark" else "right")
     for r in results:
-        table.add_row(r["benchmark"], str(r["n"]), f"{r['score']:.1f}", f"{r['ci_low']:.1f}-{r['ci_high']:.1f}",
+        name = r["benchmark"] + (" (ROUGE-L)" if r["headline"] == "rouge_l" else "")
+        table.add_row(name, str(r["n"]), f"{r['score']:.1f}", f"{r['ci_low']:.1f}-{r['ci_high']:.1f}",
                       f"{r['parse_fail_rate']:.1f}")
     for group, average in suite["groups"].items():
         table.add_row(f"[b]{group} (macro)[/b]", "", f"{average:.1f}", "", "")

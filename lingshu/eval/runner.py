@@ -3,8 +3,9 @@
 Each answered item is appended to `<out>/<benchmark>/predictions.jsonl` as soon as its batch is done
 (flushed and fsynced), with the prompt's hash; a rerun skips ids already there whose prompt is
 unchanged, so a killed run loses at most one batch and never duplicates a line. Scoring reads only the
-predictions file, so `rescore` needs no model. Per benchmark: accuracy with a bootstrap CI, breakdowns
-by the YAML's fields, parse-fail rate; a suite file adds each group's macro average.
+predictions file, so `rescore` needs no model. Per benchmark: accuracy (for report generation: ROUGE-L,
+plus BLEU-1..4, METEOR and CIDEr on full reports and on findings) with a bootstrap CI, breakdowns by
+the YAML's fields, parse-fail rate; a suite file adds each group's macro average.
 """
 
 from __future__ import annotations
@@ -62,17 +63,6 @@ def _append(path: Path, records: list[dict]) -> None:
         os.fsync(out.fileno())
 
 
-SCORABLE_TASKS = ("mcq", "vqa")
-
-
-def require_scorable(bench: Benchmark) -> None:
-    """Report generation loads, but its metrics (ROUGE-L, BLEU, METEOR, CIDEr) are not built yet: say so
-    before any generation is spent on it."""
-    if bench.task not in SCORABLE_TASKS:
-        raise ValueError(f"benchmark {bench.name!r} (task {bench.task}) cannot be scored yet: report-generation "
-                         f"metrics are not implemented; scorable tasks: {', '.join(SCORABLE_TASKS)}")
-
-
 def start_or_resume(out_dir: Path, key: str) -> bool:
     """Keep earlier predictions only if they were made for the same model and settings (`key`).
 
@@ -93,7 +83,6 @@ def start_or_resume(out_dir: Path, key: str) -> bool:
 def generate(bench: Benchmark, items: list[EvalItem], backend, out_dir: Path, protocol: str, batch_size: int,
              progress: Callable[[int], None] = lambda n: None) -> Path:
     """Answer every item not yet in predictions.jsonl; returns the predictions file."""
-    require_scorable(bench)
     path = out_dir / bench.name / "predictions.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     done = read_predictions(path)
@@ -124,17 +113,22 @@ def generate(bench: Benchmark, items: list[EvalItem], backend, out_dir: Path, pr
 
 def summarise(bench: Benchmark, path: Path, protocol: str, ids: set[str] | None = None) -> dict:
     """Benchmark metrics from its predictions file (rescored under `protocol`)."""
-    require_scorable(bench)
     records = [r for r in read_predictions(path).values() if ids is None or r["id"] in ids]
     scored = [r | score_record(r, protocol) for r in records]
-    correct = [float(r["correct"]) for r in scored]
+    correct = [float(r["correct"]) for r in scored]  # 0/1 for questions, per-sample ROUGE-L for reports
     metrics = {"benchmark": bench.name, "version": bench.version, "group": bench.group, "protocol": protocol,
-               **mean_with_ci(correct),
+               "headline": "rouge_l" if bench.task == "report" else "accuracy", **mean_with_ci(correct),
                "parse_fail_rate": 100 * sum(not r["parsed"] for r in scored) / len(scored) if scored else 0.0}
     for key in ("f1", "recall"):
         values = [r[key] for r in scored if key in r]
         if values:
             metrics[f"token_{key}"] = 100 * sum(values) / len(values)
+    if bench.task == "report" and scored:
+        from lingshu.eval.report_metrics import findings_scores, report_scores
+
+        responses, references = [r["extracted"] if r["parsed"] else "" for r in scored], [r["answer"] for r in scored]
+        metrics["report"] = report_scores(responses, references)
+        metrics["findings"] = findings_scores(responses, references)
     breakdowns: dict[str, dict] = {}
     for field_name in bench.breakdown:
         buckets: dict[str, list[float]] = defaultdict(list)

@@ -8,7 +8,7 @@ never needs the model.
 from __future__ import annotations
 
 from lingshu.eval import medevalkit
-from lingshu.eval.extract import UNPARSED, extract_choice, extract_short, extract_yes_no, normalise
+from lingshu.eval.extract import UNPARSED, extract_choice, extract_short, extract_yes_no, final_answer, normalise
 from lingshu.eval.metrics import token_f1, token_recall
 
 PROTOCOLS = ("strict", "medevalkit")
@@ -19,6 +19,8 @@ def score_record(record: dict, protocol: str = "strict") -> dict:
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol {protocol!r} is not one of {PROTOCOLS}")
     kind, response, answer = record["kind"], record.get("response") or "", str(record["answer"])
+    if kind == "report":  # corpus metrics come from report_metrics at summary time; per sample: ROUGE-L
+        return score_report(response, answer)
     if protocol == "medevalkit":
         judge = {"mcq": lambda: medevalkit.judge_multiple_choice(response, answer, record.get("options") or {}),
                  "yes_no": lambda: medevalkit.judge_yes_no(response, answer),
@@ -38,3 +40,12 @@ def score_record(record: dict, protocol: str = "strict") -> dict:
         said = "" if extracted == UNPARSED else extracted
         out |= {"f1": token_f1(said, gold), "recall": token_recall(said, gold)}
     return out
+
+
+def score_report(response: str, reference: str) -> dict:
+    """A generated report's per-sample ROUGE-L F (0-1); an empty report is a parse failure scoring 0."""
+    from rouge_score import rouge_scorer
+
+    text = final_answer(response)
+    rouge = rouge_scorer.RougeScorer(["rougeL"]).score(reference, text)["rougeL"].fmeasure if text else 0.0
+    return {"extracted": text or UNPARSED, "correct": rouge, "parsed": bool(text), "rouge_l": rouge}
