@@ -34,6 +34,8 @@ def add_parser(commands) -> None:
     parser.add_argument("--dtype", default="auto", help="model dtype: auto, float32, bfloat16, float16")
     parser.add_argument("--benchmark-dir", type=Path, action="append", default=[], help="extra folder of benchmark YAMLs")
     parser.add_argument("--root", type=Path, default=Path("."), help="folder benchmark paths are relative to")
+    parser.add_argument("--judge-model", help="judge open answers with this model on an OpenAI-compatible server")
+    parser.add_argument("--judge-base-url", help="judge server URL (default: $OPENAI_BASE_URL); key from $OPENAI_API_KEY")
     parser.add_argument("--rescore", action="store_true", help="score existing predictions only (no model)")
     parser.set_defaults(func=run)
 
@@ -54,6 +56,13 @@ def run(args: argparse.Namespace) -> int:
     extra = {"base_url": args.base_url} if args.backend == "openai" and args.base_url else {}
     backend = None if args.rescore else make_backend(args.backend, args.model, dtype=args.dtype,
                                                      max_new_tokens=args.max_new_tokens, **extra)
+    judge = None
+    if args.judge_model:
+        from lingshu.eval.judge import LLMJudge
+
+        judge_backend = make_backend("openai", args.judge_model, max_new_tokens=4,
+                                     **({"base_url": args.judge_base_url} if args.judge_base_url else {}))
+        judge = LLMJudge(judge_backend, args.judge_model, args.out / "judge_cache.jsonl")
     results = []
     for bench in benches:
         items = bench.items(args.root)[: args.limit or None]
@@ -61,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         if backend is not None:
             with tqdm(total=len(items), desc=bench.name, unit="q") as bar:
                 path = generate(bench, items, backend, args.out, args.protocol, args.batch_size, bar.update)
-        results.append(summarise(bench, path, args.protocol, {i.id for i in items}))
+        results.append(summarise(bench, path, args.protocol, {i.id for i in items}, judge))
     suite = suite_summary(results, args.out)
     table = Table(title=f"{args.model or args.out} ({args.protocol})")
     for column in ("benchmark", "n", "score %", "95% CI", "parse fail %"):
@@ -73,4 +82,7 @@ def run(args: argparse.Namespace) -> int:
     for group, average in suite["groups"].items():
         table.add_row(f"[b]{group} (macro)[/b]", "", f"{average:.1f}", "", "")
     Console().print(table)
+    if judge is not None:
+        print(f"judge {args.judge_model}: {judge.asked} new verdicts asked, {judge.errors} judge errors "
+              f"(samples with a judge error keep their exact-match score)")
     return 0

@@ -111,10 +111,20 @@ def generate(bench: Benchmark, items: list[EvalItem], backend, out_dir: Path, pr
     return path
 
 
-def summarise(bench: Benchmark, path: Path, protocol: str, ids: set[str] | None = None) -> dict:
-    """Benchmark metrics from its predictions file (rescored under `protocol`)."""
+def summarise(bench: Benchmark, path: Path, protocol: str, ids: set[str] | None = None, judge=None) -> dict:
+    """Benchmark metrics from its predictions file (rescored under `protocol`, open answers optionally judged)."""
     records = [r for r in read_predictions(path).values() if ids is None or r["id"] in ids]
     scored = [r | score_record(r, protocol) for r in records]
+    judge_report = None
+    if judge is not None:
+        wrong_open = [r for r in scored if r["kind"] == "open" and not r["correct"]]
+        errors_before = judge.errors
+        for record, verdict in zip(wrong_open, judge.judge(wrong_open)):
+            if verdict is not None:
+                record["correct"] = verdict
+                record["judged"] = True
+        judge_report = {"model": judge.model_name, "open_answers_judged": len(wrong_open),
+                        "judge_errors": judge.errors - errors_before}
     correct = [float(r["correct"]) for r in scored]  # 0/1 for questions, per-sample ROUGE-L for reports
     metrics = {"benchmark": bench.name, "version": bench.version, "group": bench.group, "protocol": protocol,
                "headline": "rouge_l" if bench.task == "report" else "accuracy", **mean_with_ci(correct),
@@ -123,6 +133,8 @@ def summarise(bench: Benchmark, path: Path, protocol: str, ids: set[str] | None 
         values = [r[key] for r in scored if key in r]
         if values:
             metrics[f"token_{key}"] = 100 * sum(values) / len(values)
+    if judge_report is not None:
+        metrics["judge"] = judge_report
     if bench.task == "report" and scored:
         from lingshu.eval.report_metrics import findings_scores, report_scores
 
