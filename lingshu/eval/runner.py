@@ -118,13 +118,18 @@ def summarise(bench: Benchmark, path: Path, protocol: str, ids: set[str] | None 
     judge_report = None
     if judge is not None:
         wrong_open = [r for r in scored if r["kind"] == "open" and not r["correct"]]
+        unparsed = [r for r in scored if protocol == "strict" and r["kind"] == "mcq" and not r["parsed"]]
         errors_before = judge.errors
         for record, verdict in zip(wrong_open, judge.judge(wrong_open)):
             if verdict is not None:
                 record["correct"] = verdict
                 record["judged"] = True
+        for record, letter in zip(unparsed, judge.choose(unparsed)):
+            if letter not in (None, "none"):
+                record |= {"extracted": letter, "parsed": True, "judged": True,
+                           "correct": letter == str(record["answer"]).upper()}
         judge_report = {"model": judge.model_name, "open_answers_judged": len(wrong_open),
-                        "judge_errors": judge.errors - errors_before}
+                        "unparsed_choices_judged": len(unparsed), "judge_errors": judge.errors - errors_before}
     correct = [float(r["correct"]) for r in scored]  # 0/1 for questions, per-sample ROUGE-L for reports
     metrics = {"benchmark": bench.name, "version": bench.version, "group": bench.group, "protocol": protocol,
                "headline": "rouge_l" if bench.task == "report" else "accuracy", **mean_with_ci(correct),
