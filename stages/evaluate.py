@@ -7,22 +7,13 @@ from its predictions; predictions made for other weights or settings are discard
 """
 
 import argparse
-import hashlib
-import json
 import sys
 from dataclasses import asdict
-from pathlib import Path
 
 from lingshu.config import load_section
+from lingshu.fingerprint import fingerprint
 from lingshu.io import atomic_write_bytes, atomic_write_json
 from lingshu.tracking import repo_root, stage_run
-
-
-def fingerprint(model_dir: Path, settings: dict) -> str:
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    for weights in sorted(model_dir.glob("*.safetensors")):
-        digest.update(weights.read_bytes())
-    return digest.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = {k: v for k, v in asdict(cfg).items() if k in ("protocol", "backend", "max_new_tokens", "dtype")}
     with stage_run(f"evaluate@{args.checkpoint}", cfg, load_section("tracking", args.params)):
         mlflow.set_tag("lingshu.checkpoint", args.checkpoint)
-        resumed = start_or_resume(out, fingerprint(model_dir, settings))
+        resumed = start_or_resume(out, fingerprint(settings, model_dir))
         backend = make_backend(cfg.backend, str(model_dir), dtype=cfg.dtype, max_new_tokens=cfg.max_new_tokens)
         results = []
         for bench in select(list(cfg.benchmarks)):

@@ -22,6 +22,7 @@ from lingshu.eval.backends import Request
 from lingshu.eval.benchmark import Benchmark, EvalItem
 from lingshu.eval.metrics import mean_with_ci
 from lingshu.eval.score import score_record
+from lingshu.fingerprint import is_marked, mark_afresh
 from lingshu.io import atomic_write_json
 
 
@@ -68,15 +69,9 @@ def start_or_resume(out_dir: Path, key: str) -> bool:
 
     Returns True when resuming. A stale folder (another checkpoint's weights, other settings) is emptied.
     """
-    marker = out_dir / "fingerprint"
-    if marker.exists() and marker.read_text() == key:
+    if is_marked(out_dir, key):
         return True
-    if out_dir.exists():
-        import shutil
-
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True)
-    marker.write_text(key)
+    mark_afresh(out_dir, key)
     return False
 
 

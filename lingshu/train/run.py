@@ -7,8 +7,6 @@ The final weights are saved as an HF checkpoint in output_dir for the next stage
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -16,6 +14,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 
+from lingshu.fingerprint import fingerprint, is_marked, mark_afresh
 from lingshu.model.factory import load_model, load_processor, save
 from lingshu.train.config import CommonTrainConfig, StageConfig
 from lingshu.train.datamodule import MixtureDataModule
@@ -24,28 +23,10 @@ from lingshu.train.module import StageModule
 from lingshu.train.strategies import gathered, make_strategy
 
 
-def fingerprint(common: CommonTrainConfig, stage: StageConfig, source: Path) -> str:
-    """What a checkpoint must match to be resumed: the stage's settings and the weights it started from."""
-    digest = hashlib.sha256(json.dumps([asdict(common), asdict(stage)], sort_keys=True, default=str).encode())
-    for weights in sorted(source.glob("*.safetensors")):
-        digest.update(weights.read_bytes())
-    return digest.hexdigest()
-
-
 def resume_point(checkpoint_dir: Path, key: str) -> Path | None:
     """last.ckpt of an interrupted run with the same fingerprint, else None (read-only: safe on every rank)."""
-    marker, last = checkpoint_dir / "fingerprint", checkpoint_dir / "last.ckpt"
-    if last.exists() and marker.exists() and marker.read_text() == key:
-        return last
-    return None
-
-
-def start_afresh(checkpoint_dir: Path, key: str) -> None:
-    """Remove stale checkpoints (other settings or starting weights) and mark the directory as this run's."""
-    if checkpoint_dir.exists():
-        shutil.rmtree(checkpoint_dir)
-    checkpoint_dir.mkdir(parents=True)
-    (checkpoint_dir / "fingerprint").write_text(key)
+    last = checkpoint_dir / "last.ckpt"
+    return last if last.exists() and is_marked(checkpoint_dir, key) else None
 
 
 def fit_stage(common: CommonTrainConfig, stage: StageConfig, repo: Path, logger=None, progress: bool = True,
@@ -80,12 +61,12 @@ def fit_stage(common: CommonTrainConfig, stage: StageConfig, repo: Path, logger=
         default_root_dir=str(checkpoint_dir),
         use_distributed_sampler=False,  # EpochSampler splits the data across ranks itself
     )
-    key = fingerprint(common, stage, source)
+    key = fingerprint([asdict(common), asdict(stage)], source)  # settings + starting weights
     last = resume_point(checkpoint_dir, key)
     if last is not None:
         print(f"resuming from {last}")
     elif trainer.is_global_zero:
-        start_afresh(checkpoint_dir, key)
+        mark_afresh(checkpoint_dir, key)
     trainer.fit(module, datamodule=data, ckpt_path=str(last) if last else None)
     with gathered(module.model):  # ZeRO-3 shards parameters; every rank takes part in gathering them
         if trainer.is_global_zero:
