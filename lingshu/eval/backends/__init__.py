@@ -18,6 +18,36 @@ class Request:
     images: list[Path] = field(default_factory=list)
 
 
+def load_chat_processor(model: str):
+    """(multimodal, processor, tokenizer) of a checkpoint, as every local backend builds its prompts.
+
+    Qwen2-VL / Qwen2.5-VL checkpoints get lingshu's torchvision-free processor (lingshu's own checkpoints
+    name that class, which AutoProcessor cannot load); other VLMs their AutoProcessor; text-only models
+    their tokenizer, which then serves as the processor too.
+    """
+    from transformers import AutoConfig, AutoProcessor, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(model)
+    multimodal = hasattr(config, "vision_config")
+    if not multimodal:
+        tokenizer = AutoTokenizer.from_pretrained(model)
+        return False, tokenizer, tokenizer
+    if config.model_type in ("qwen2_5_vl", "qwen2_vl"):
+        from lingshu.model.factory import load_processor
+
+        processor = load_processor(model)
+    else:
+        processor = AutoProcessor.from_pretrained(model)
+    return True, processor, processor.tokenizer
+
+
+def chat_text(processor, multimodal: bool, request: Request) -> str:
+    """The request as one user turn through the model's chat template, ready for generation."""
+    content = request.content if multimodal else "".join(p.get("text", "") for p in request.content)
+    return processor.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
+                                         add_generation_prompt=True)
+
+
 # name -> (module, class); modules are imported lazily
 BACKENDS: dict[str, tuple[str, str]] = {
     "hf": ("lingshu.eval.backends.hf", "HFBackend"),

@@ -11,33 +11,20 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
-from lingshu.eval.backends import Request
+from lingshu.eval.backends import Request, chat_text, load_chat_processor
 
 
 class HFBackend:
     name = "hf"
 
     def __init__(self, model: str, dtype: str = "auto", device: str | None = None, max_new_tokens: int = 64):
-        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer
+        from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
 
-        from lingshu.model.factory import load_processor
-
-        config = AutoConfig.from_pretrained(model)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
-        self.multimodal = hasattr(config, "vision_config")
-        if self.multimodal:
-            self.model = AutoModelForImageTextToText.from_pretrained(model, dtype=torch_dtype)
-            if config.model_type in ("qwen2_5_vl", "qwen2_vl"):
-                self.processor = load_processor(model)
-            else:
-                from transformers import AutoProcessor
-
-                self.processor = AutoProcessor.from_pretrained(model)
-            self.tokenizer = self.processor.tokenizer
-        else:
-            self.model = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype)
-            self.processor = self.tokenizer = AutoTokenizer.from_pretrained(model)
+        self.multimodal, self.processor, self.tokenizer = load_chat_processor(model)
+        auto = AutoModelForImageTextToText if self.multimodal else AutoModelForCausalLM
+        self.model = auto.from_pretrained(model, dtype=torch_dtype)
         self.model.to(self.device).eval()
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
@@ -45,9 +32,7 @@ class HFBackend:
         self.max_new_tokens = max_new_tokens
 
     def _text(self, request: Request) -> str:
-        content = request.content if self.multimodal else "".join(p.get("text", "") for p in request.content)
-        return self.processor.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
-                                                  add_generation_prompt=True)
+        return chat_text(self.processor, self.multimodal, request)
 
     @torch.no_grad()
     def generate(self, requests: list[Request]) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from lingshu.eval.backends import Request
+from lingshu.eval.backends import Request, chat_text, load_chat_processor
 
 
 class VLLMBackend:
@@ -24,28 +24,14 @@ class VLLMBackend:
         except ImportError as error:
             raise ImportError("the vllm backend needs vLLM, which runs on CUDA GPUs only (Linux + NVIDIA); "
                               "install it with the gpu extra: pip install -e .[gpu]") from error
-        from transformers import AutoConfig, AutoProcessor, AutoTokenizer
-
-        config = AutoConfig.from_pretrained(model)
-        self.multimodal = hasattr(config, "vision_config")
-        if not self.multimodal:
-            self.processor = AutoTokenizer.from_pretrained(model)
-        elif config.model_type in ("qwen2_5_vl", "qwen2_vl"):  # lingshu's checkpoints name its own processor class
-            from lingshu.model.factory import load_processor
-
-            self.processor = load_processor(model)
-        else:
-            self.processor = AutoProcessor.from_pretrained(model)
-        self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        self.multimodal, self.processor, self.tokenizer = load_chat_processor(model)
         if self.multimodal:  # images per prompt the engine reserves memory for
             engine_kwargs.setdefault("limit_mm_per_prompt", {"image": max_images_per_prompt})
         self.llm = LLM(model=model, dtype=dtype, **engine_kwargs)
         self.sampling = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
 
     def _text(self, request: Request) -> str:
-        content = request.content if self.multimodal else "".join(p.get("text", "") for p in request.content)
-        return self.processor.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
-                                                  add_generation_prompt=True)
+        return chat_text(self.processor, self.multimodal, request)
 
     def _prompt(self, request: Request) -> dict:
         prompt: dict = {"prompt": self._text(request)}
