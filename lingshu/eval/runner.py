@@ -45,14 +45,17 @@ def prompt_hash(text: str, images: list[Path]) -> str:
 
 def read_predictions(path: Path) -> dict[str, dict]:
     """Records by id; a torn last line (a kill mid-write) is ignored and will be redone."""
+    return _parse_predictions(path.read_text() if path.exists() else "")
+
+
+def _parse_predictions(text: str) -> dict[str, dict]:
     records: dict[str, dict] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            records[record["id"]] = record
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        records[record["id"]] = record
     return records
 
 
@@ -80,8 +83,9 @@ def generate(bench: Benchmark, items: list[EvalItem], backend, out_dir: Path, pr
     """Answer every item not yet in predictions.jsonl; returns the predictions file."""
     path = out_dir / bench.name / "predictions.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
-    done = read_predictions(path)
-    if path.exists() and path.read_text() and not path.read_text().endswith("\n"):  # drop a torn last line
+    text = path.read_text() if path.exists() else ""
+    done = _parse_predictions(text)
+    if text and not text.endswith("\n"):  # drop a torn last line
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in done.values()))
     pending = []
     for item in items:
