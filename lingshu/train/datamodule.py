@@ -157,14 +157,17 @@ class MixtureDataModule(pl.LightningDataModule):
         samples = select(self.repo / self.common.data_dir, dict(self.stage.groups), list(self.stage.tasks),
                          self.stage.require_images, "train", self.common.seed)
         lengths = [measure(s, self.processor, self.store, self.common.system_prompt) for s in samples]
-        keep = []
+        kept, keep = [], []  # the samples that fit, and their (possibly truncated) lengths
         for sample, length in zip(samples, lengths):
-            cut_image = length > self.stage.max_length and sample["images"]
-            self.stats["skipped_too_long" if cut_image else "kept"] += 1
-            self.stats["truncated"] += int(length > self.stage.max_length and not cut_image)
-            if not cut_image:
-                keep.append(min(length, self.stage.max_length))
-        samples = [s for s, n in zip(samples, lengths) if not (n > self.stage.max_length and s["images"])]
+            too_long = length > self.stage.max_length
+            if too_long and sample["images"]:  # cutting would cut an image
+                self.stats["skipped_too_long"] += 1
+                continue
+            self.stats["kept"] += 1
+            self.stats["truncated"] += int(too_long)
+            kept.append(sample)
+            keep.append(min(length, self.stage.max_length))
+        samples = kept
         if not samples:
             raise ValueError(f"stage mixture {dict(self.stage.groups)} (tasks {list(self.stage.tasks)}) selects no samples")
         rows = first_fit_decreasing(keep, self.stage.max_length) if self.stage.packing else [[i] for i in range(len(samples))]
