@@ -120,10 +120,14 @@ def vqa_scores(train: list[dict], test: list[dict], predictions: list[str]) -> d
     }
 
 
-def image_type_accuracy(test: list[dict], real: list[str], blank: list[str], types: list[str]) -> dict:
-    """Accuracy on image-answerable question types with real vs blank images."""
+def image_typed(test: list[dict], types: list[str]) -> list[int]:
+    """Indices of the questions whose type can be answered from the image alone."""
     wanted = {t.upper() for t in types}
-    picked = [i for i, r in enumerate(test) if str(r["meta"].get("question_type", "")).upper() in wanted]
+    return [i for i, r in enumerate(test) if str(r["meta"].get("question_type", "")).upper() in wanted]
+
+
+def image_type_accuracy(test: list[dict], real: list[str], blank: list[str], picked: list[int]) -> dict:
+    """Accuracy on the picked (image-answerable) questions with real images vs blank ones (`blank` in pick order)."""
     gold = [normalise_answer(test[i]["meta"]["answer"]) for i in picked]
 
     def acc(preds: list[str]) -> float:
@@ -151,12 +155,11 @@ def measure_heldout(model, processor, common, repo: Path, vqa: bool) -> dict:
         train = [r for r in rows if r["split"] == "train"]
         test = [r for r in rows if r["split"] == "test"][: cfg.max_vqa_samples or None]
         predictions = answer(model, processor, test, store, batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens)
-        wanted = {t.upper() for t in cfg.image_question_types}
-        image_rows = [r for r in test if str(r["meta"].get("question_type", "")).upper() in wanted]
-        blank = answer(model, processor, image_rows, store, blank=True, batch_size=cfg.batch_size,
+        picked = image_typed(test, cfg.image_question_types)
+        blank = answer(model, processor, [test[i] for i in picked], store, blank=True, batch_size=cfg.batch_size,
                        max_new_tokens=cfg.max_new_tokens)
         metrics |= {f"vqa/{k}": float(v) for k, v in vqa_scores(train, test, predictions).items()}
         metrics |= {f"vqa_image_types/{k}": float(v) for k, v in
-                    image_type_accuracy(test, predictions, blank, cfg.image_question_types).items()}
+                    image_type_accuracy(test, predictions, blank, picked).items()}
     model.train()
     return metrics
