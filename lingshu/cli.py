@@ -1,7 +1,7 @@
 """The `lingshu` command: the pipeline's pieces usable outside `dvc repro`.
 
-`lingshu check-data` runs the Great Expectations suites of data_checks/ on the curate outputs (what the
-`validate` stage does, without MLflow logging), optionally re-curating first — a pull-request workflow
+`lingshu check-data` runs the Great Expectations suites of data_checks/ on the curate outputs, or with
+`--scope synthetic|all` on the synthesize outputs too (what the validate stages do, without MLflow logging), optionally re-curating first — a pull-request workflow
 runs it when data sources or checks change. `lingshu params` prints every params.yaml field with its help.
 `lingshu eval` scores any Hugging Face model on benchmarks (see lingshu/eval/command.py).
 """
@@ -32,7 +32,8 @@ def _check_data(args: argparse.Namespace) -> int:
         result = curator.run()
         write_outputs(result, curate, repo, curator.store)
         atomic_write_json(repo / curate.metrics_file, build_metrics(result, curator.benchmarks.sizes))
-    outcomes = run_checks(curate, validate, repo)
+    scopes = ["curated", "synthetic"] if args.scope == "all" else [args.scope]
+    outcomes = [o for scope in scopes for o in run_checks(curate, validate, repo, scope, args.params)]
     for outcome in outcomes:
         status = "passed" if outcome.success else f"FAILED ({len(outcome.failed)} of {outcome.evaluated})"
         print(f"{outcome.suite:>14}: {outcome.evaluated} expectations, {status}")
@@ -69,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
                                             "Exits 1 and names suite, expectation and example rows when one fails.")
     check.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     check.add_argument("--curate", action="store_true", help="re-run curation from data/sources first (no DVC needed)")
+    check.add_argument("--scope", choices=["curated", "synthetic", "all"], default="curated",
+                       help="which tables: curate's (default), synthesize's, or both")
     check.set_defaults(func=_check_data)
     params = commands.add_parser("params", help="list every params.yaml field with its help text")
     params.add_argument("section", nargs="?", help="only this section (curate, validate, tracking)")

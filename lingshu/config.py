@@ -76,6 +76,8 @@ class ValidateConfig:
     suites_dir: str = doc("data_checks", "Folder of expectation suites (one JSON file per table).")
     results_dir: str = doc("reports/validation", "Where each suite's JSON and HTML result goes.")
     metrics_file: str = doc("metrics/validate.json", "Stage metrics (expectations evaluated / failed per suite).")
+    synthetic_results_dir: str = doc("reports/validation_synthetic", "Results of the suites on the synthetic tables.")
+    synthetic_metrics_file: str = doc("metrics/validate_synthetic.json", "Metrics of the synthetic-table validation.")
     max_examples: int = doc(5, "Example failing rows quoted per failed expectation.")
 
 
@@ -90,12 +92,14 @@ class TrackingConfig:
 
 from lingshu.eval.config import EvalConfig  # noqa: E402
 from lingshu.model.config import ModelConfig  # noqa: E402  (they import lingshu.fields, not this module)
+from lingshu.synth.config import SynthesizeConfig  # noqa: E402
 from lingshu.train.config import TrainConfig  # noqa: E402
 
 SECTIONS: dict[str, type] = {
     "tracking": TrackingConfig,
     "curate": CurateConfig,
     "validate": ValidateConfig,
+    "synthesize": SynthesizeConfig,
     "model": ModelConfig,
     "train": TrainConfig,
     "eval": EvalConfig,

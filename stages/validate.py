@@ -1,7 +1,9 @@
-"""DVC stage `validate`: run the Great Expectations suites in data_checks/ on the curate outputs.
+"""DVC stages `validate` and `validate_synthetic`: the Great Expectations suites of data_checks/ on one scope.
 
-A failed expectation fails the stage (and so `dvc repro`) with a message naming the suite, the
-expectation and example rows; every suite's JSON and HTML result is written to reports/validation/.
+`python stages/validate.py` checks curate's tables (results in reports/validation/, metrics/validate.json);
+`python stages/validate.py synthetic` checks synthesize's tables (reports/validation_synthetic/,
+metrics/validate_synthetic.json). A failed expectation fails the stage (and so `dvc repro`) with a message
+naming the suite, the expectation and example rows.
 """
 
 import argparse
@@ -16,6 +18,8 @@ from lingshu.tracking import repo_root, stage_run
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("scope", nargs="?", default="curated", choices=["curated", "synthetic"],
+                        help="which tables to check (default: curated)")
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     args = parser.parse_args(argv)
     curate = load_section("curate", args.params)
@@ -23,8 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     repo = repo_root()
     import mlflow
 
-    with stage_run("validate", validate, load_section("tracking", args.params)):
-        outcomes = run_checks(curate, validate, repo)
+    synthetic = args.scope == "synthetic"
+    stage = "validate_synthetic" if synthetic else "validate"
+    metrics_file = validate.synthetic_metrics_file if synthetic else validate.metrics_file
+    results_dir = validate.synthetic_results_dir if synthetic else validate.results_dir
+    with stage_run(stage, validate, load_section("tracking", args.params)):
+        outcomes = run_checks(curate, validate, repo, args.scope, args.params)
         metrics = {
             "suites": len(outcomes),
             "suites_failed": sum(not o.success for o in outcomes),
@@ -32,14 +40,14 @@ def main(argv: list[str] | None = None) -> int:
             "expectations_failed": sum(len(o.failed) for o in outcomes),
             "per_suite": {o.suite: {"success": o.success, "evaluated": o.evaluated, "failed": len(o.failed)} for o in outcomes},
         }
-        atomic_write_json(repo / validate.metrics_file, metrics)
+        atomic_write_json(repo / metrics_file, metrics)
         mlflow.log_metrics({k: v for k, v in metrics.items() if isinstance(v, int)})
-        mlflow.log_artifacts(str(repo / validate.results_dir), artifact_path="validation")
+        mlflow.log_artifacts(str(repo / results_dir), artifact_path="validation")
     if metrics["suites_failed"]:
-        print("validate: data checks FAILED\n" + describe_failures(outcomes), file=sys.stderr)
-        print(f"results: {repo / validate.results_dir}", file=sys.stderr)
+        print(f"{stage}: data checks FAILED\n" + describe_failures(outcomes), file=sys.stderr)
+        print(f"results: {repo / results_dir}", file=sys.stderr)
         return 1
-    print(f"validate: {metrics['suites']} suites, {metrics['expectations']} expectations, all passed")
+    print(f"{stage}: {metrics['suites']} suites, {metrics['expectations']} expectations, all passed")
     return 0
 
 

@@ -5,15 +5,12 @@ from __future__ import annotations
 import base64
 import importlib.util
 import io
-import json
 import socket
 import subprocess
 import sys
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from chat_server import ChatServer
 from PIL import Image
 
 from lingshu.eval.backends import Request, make_backend
@@ -23,93 +20,34 @@ from lingshu.eval.prompts import with_images
 SECRET = "sk-test-DO-NOT-LEAK-1234567890abcdef"
 
 
-class FakeServer:
-    """A chat-completions server: validates bodies, answers `<LAST TEXT UPPER> |<n images>`, fails on cue."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.fail_with: list[int] = []  # statuses for the next calls, consumed one per call
-        self.always: int | None = None  # status for every call
-        self.calls = 0
-        self.in_flight = self.max_in_flight = 0
-        self.auth: list[str | None] = []
-        self.errors: list[str] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                with server.lock:
-                    server.calls += 1
-                    server.auth.append(self.headers.get("Authorization"))
-                    status = server.fail_with.pop(0) if server.fail_with else server.always
-                if self.path != "/v1/chat/completions":
-                    return self._send(404, {"error": {"message": f"no route {self.path}"}})
-                if status:
-                    return self._send(status, {"error": {"message": f"simulated failure {status}"}})
-                try:
-                    answer = server.answer(json.loads(body))
-                except Exception as error:  # noqa: BLE001 - reported to the test through server.errors
-                    server.errors.append(repr(error))
-                    return self._send(422, {"error": {"message": f"invalid request: {error!r}"}})
-                with server.lock:  # counted before the reply leaves, so a client's next call cannot overlap
-                    server.in_flight += 1
-                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                time.sleep(0.01 + 0.003 * (len(answer) % 7))  # overlapping, finishing out of order
-                with server.lock:
-                    server.in_flight -= 1
-                self._send(200, {"id": "x", "object": "chat.completion",
-                                 "choices": [{"index": 0, "finish_reason": "stop",
-                                              "message": {"role": "assistant", "content": answer}}]})
-
-            def _send(self, status, payload):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02},
-                                       daemon=True)
-
-    @staticmethod
-    def answer(body: dict) -> str:
-        assert body["model"] == "fake-model"
-        assert body["temperature"] == 0 and isinstance(body["max_tokens"], int)
-        (message,) = body["messages"]
-        assert message["role"] == "user"
-        texts, n_images = [], 0
-        for part in message["content"]:
-            if part["type"] == "text":
-                texts.append(part["text"])
-            else:
-                assert part["type"] == "image_url", part["type"]
-                url = part["image_url"]["url"]
-                header, data = url.split(",", 1)
-                fmt = header.removeprefix("data:image/").removesuffix(";base64")
-                assert header.startswith("data:image/") and header.endswith(";base64"), header
-                image = Image.open(io.BytesIO(base64.b64decode(data, validate=True)))
-                image.load()
-                assert image.format.lower() == fmt and fmt in ("png", "jpeg"), (image.format, fmt)
-                n_images += 1
-        assert texts, "no text part"
-        return f"{texts[-1].upper()} |{n_images}"
+def answer(body: dict) -> str:
+    """Validates the body and answers `<LAST TEXT UPPER> |<n images>`."""
+    assert body["model"] == "fake-model"
+    assert body["temperature"] == 0 and isinstance(body["max_tokens"], int)
+    (message,) = body["messages"]
+    assert message["role"] == "user"
+    texts, n_images = [], 0
+    for part in message["content"]:
+        if part["type"] == "text":
+            texts.append(part["text"])
+        else:
+            assert part["type"] == "image_url", part["type"]
+            url = part["image_url"]["url"]
+            header, data = url.split(",", 1)
+            fmt = header.removeprefix("data:image/").removesuffix(";base64")
+            assert header.startswith("data:image/") and header.endswith(";base64"), header
+            image = Image.open(io.BytesIO(base64.b64decode(data, validate=True)))
+            image.load()
+            assert image.format.lower() == fmt and fmt in ("png", "jpeg"), (image.format, fmt)
+            n_images += 1
+    assert texts, "no text part"
+    return f"{texts[-1].upper()} |{n_images}"
 
 
 @pytest.fixture
 def server():
-    fake = FakeServer()
-    fake.thread.start()
-    yield fake
-    fake.httpd.shutdown()
-    fake.httpd.server_close()
+    with ChatServer(answer) as fake:
+        yield fake
 
 
 @pytest.fixture
@@ -155,7 +93,7 @@ def test_parts_keep_their_order(backend, images):
 
 @pytest.mark.parametrize("statuses", [[503, 503, 503], [429], [500, 502]])
 def test_retries_on_429_and_5xx(backend, server, statuses):
-    server.fail_with = list(statuses)
+    server.script = list(statuses)
     assert backend.generate([Request([{"type": "text", "text": "hi"}])]) == ["HI |0"]
     assert server.calls == len(statuses) + 1
 

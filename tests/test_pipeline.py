@@ -64,14 +64,17 @@ def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone):
     _set_params(clone / "params.yaml", QUICK_TRAINING)
     _run(["git", "commit", "-qam", "quick training"], clone, env)
     first = _run([*dvc, "repro"], clone, env)
-    assert _ran(first) == ["curate", "validate", "model_init", "train_shallow", "train_deep", "train_instruct",
-                           *[f"evaluate@{c}" for c in CHECKPOINTS]]
+    assert _ran(first) == ["curate", "validate", "synthesize", "validate_synthetic", "model_init", "train_shallow",
+                           "train_deep", "train_instruct", *[f"evaluate@{c}" for c in CHECKPOINTS]]
     for checkpoint in CHECKPOINTS:
         suite = json.loads((clone / f"metrics/eval/{checkpoint}.json").read_text())
         assert {b["n"] for b in suite["benchmarks"].values()} == {4}
         assert len((clone / f"eval/{checkpoint}/vqa_rad/predictions.jsonl").read_text().splitlines()) == 4
     assert (clone / "data/curated/medical_multimodal.parquet").exists()
     assert (clone / "reports/validation/curated.html").exists()
+    assert (clone / "reports/validation_synthetic/synthetic.html").exists()
+    synth = json.loads((clone / "metrics/synthesize.json").read_text())
+    assert synth["generators"]["vqa_template"]["accepted"] > 0 and "cot" in synth["skipped"]
     for stage in ("base", "shallow", "deep", "instruct"):
         assert (clone / "models" / stage / "model.safetensors").exists()
     assert (clone / "plots/train/instruct_loss.csv").read_text().startswith("step,loss")
@@ -90,26 +93,31 @@ def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone):
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     runs = mlflow.search_runs(experiment_names=["lingshu"], order_by=["attributes.start_time ASC"])
     stages = list(runs["tags.dvc.stage"])
-    assert stages[:12] == ["curate", "validate", "model_init", "train_shallow", "train_deep", "train_instruct",
-                           *[f"evaluate@{c}" for c in CHECKPOINTS], "train_instruct", "evaluate@instruct"]
+    assert stages[:14] == ["curate", "validate", "synthesize", "validate_synthetic", "model_init", "train_shallow",
+                           "train_deep", "train_instruct", *[f"evaluate@{c}" for c in CHECKPOINTS], "train_instruct",
+                           "evaluate@instruct"]
     pipelines = list(runs["tags.lingshu.pipeline_id"])
-    assert len(set(pipelines[:10])) == 1 and pipelines[9] != pipelines[10] != pipelines[12]
+    assert len(set(pipelines[:12])) == 1 and pipelines[11] != pipelines[12] != pipelines[14]
     assert set(runs["status"]) == {"FINISHED"}
 
     client = mlflow.MlflowClient()
-    for index in (3, 4, 5):  # each training stage's loss curve is in its MLflow run
+    synthesize_run = runs.iloc[2]
+    assert synthesize_run["metrics.vqa_template.attempts"] == (synthesize_run["metrics.vqa_template.accepted"]
+                                                             + synthesize_run["metrics.vqa_template.rejected"])
+    assert {Path(a.path).name for a in client.list_artifacts(synthesize_run["run_id"], "plots")} == {"gallery.png", "yield.csv"}
+    for index in (5, 6, 7):  # each training stage's loss curve is in its MLflow run
         history = client.get_metric_history(runs.iloc[index]["run_id"], "train/loss")
         assert len(history) == 3 and all(h.value > 0 for h in history)
-    instruct = runs.iloc[10]
+    instruct = runs.iloc[12]
     assert instruct["params.instruct.lr.language_model"] == "0.002"
     assert instruct["metrics.trainable_params/language_model"] > 0
-    assert runs.iloc[3]["metrics.trainable_params/language_model"] == 0  # shallow: LLM frozen
+    assert runs.iloc[5]["metrics.trainable_params/language_model"] == 0  # shallow: LLM frozen
     assert "metrics.vqa/accuracy" in runs.columns and "metrics.heldout/caption_loss" in runs.columns
 
-    evaluation = runs.iloc[9]
+    evaluation = runs.iloc[11]
     assert evaluation["tags.lingshu.checkpoint"] == "instruct" and "metrics.vqa_rad/accuracy" in runs.columns
 
-    curate_run = runs.iloc[12]
+    curate_run = runs.iloc[14]
     assert curate_run["params.near_dup_threshold"] == "0.8"
     assert curate_run["metrics.inputs"] == curate_run["metrics.kept"] + curate_run["metrics.rejected"]
     assert len(curate_run["tags.mlflow.source.git.commit"]) == 40

@@ -21,7 +21,7 @@ from lingshu.data.schema import BadRecord, IMAGE_TOKEN, Sample
 from lingshu.data.sources import load_source
 
 
-def _benchmark_fingerprints(cfg: CurateConfig, repo: Path) -> tuple[dict[str, str], dict[int, str]]:
+def benchmark_fingerprints(cfg: CurateConfig, repo: Path) -> tuple[dict[str, str], dict[int, str]]:
     texts: dict[str, str] = {}
     phashes: dict[int, str] = {}
     for bench in cfg.benchmarks:
@@ -46,7 +46,7 @@ def curated_table(cfg: CurateConfig, repo: Path) -> pd.DataFrame:
         return pd.DataFrame(columns=["id", "table"])
     df = pd.concat(frames, ignore_index=True)
     store = repo / cfg.image_store
-    bench_texts, bench_phashes = _benchmark_fingerprints(cfg, repo)
+    bench_texts, bench_phashes = benchmark_fingerprints(cfg, repo)
     phash_cache: dict[str, int | None] = {}
 
     def phash_of(key: str) -> int | None:
@@ -87,14 +87,22 @@ def rejected_table(cfg: CurateConfig, repo: Path) -> pd.DataFrame:
     return df
 
 
+def recount(reported: dict[str, dict], kept: pd.DataFrame, dropped: pd.DataFrame, by: str,
+            reported_key: str) -> pd.DataFrame:
+    """Per value of `by`: the stage's reported count (-1 if unreported) against kept + dropped rows counted
+    in the tables; `counted_kept` is the kept part alone."""
+    kept_counts = kept[by].value_counts() if len(kept) else pd.Series(dtype=int)
+    dropped_counts = dropped[by].value_counts() if len(dropped) else pd.Series(dtype=int)
+    names = sorted(set(reported) | set(kept_counts.index) | set(dropped_counts.index))
+    return pd.DataFrame({
+        by: names,
+        reported_key: [int(reported.get(n, {}).get(reported_key, -1)) for n in names],
+        "accounted": [int(kept_counts.get(n, 0)) + int(dropped_counts.get(n, 0)) for n in names],
+        "counted_kept": [int(kept_counts.get(n, 0)) for n in names],
+    })
+
+
 def conservation_table(cfg: CurateConfig, repo: Path, curated: pd.DataFrame, rejected: pd.DataFrame) -> pd.DataFrame:
     """Per source: inputs (from curate's metrics) against kept + rejected recounted from the tables."""
     per_source = json.loads((repo / cfg.metrics_file).read_text())["per_source"]
-    kept = curated["source"].value_counts() if len(curated) else pd.Series(dtype=int)
-    dropped = rejected["source"].value_counts() if len(rejected) else pd.Series(dtype=int)
-    names = sorted(set(per_source) | set(kept.index) | set(dropped.index))
-    return pd.DataFrame({
-        "source": names,
-        "inputs": [int(per_source.get(n, {}).get("inputs", -1)) for n in names],
-        "accounted": [int(kept.get(n, 0)) + int(dropped.get(n, 0)) for n in names],
-    })
+    return recount(per_source, curated, rejected, "source", "inputs").drop(columns=["counted_kept"])

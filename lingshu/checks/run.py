@@ -1,29 +1,70 @@
-"""Run every suite in data_checks/ on the current curate outputs: the validate stage's whole job."""
+"""Run the suites in data_checks/ on one scope of tables: the validate stages' whole job.
+
+Two scopes, because the data they check is made at two points of the pipeline: `curated` (curate's
+tables, checked before anything is synthesised from them) and `synthetic` (synthesize's tables, checked
+before any training reads them). A suite belongs to the scope that owns its `table`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
+
+import pandas as pd
 
 from lingshu.checks.derive import conservation_table, curated_table, rejected_table
 from lingshu.checks.render import write_result
 from lingshu.checks.suites import SuiteOutcome, check_params, load_suite_file, run_suite
 from lingshu.config import CurateConfig, ValidateConfig
 
+SCOPES = {
+    "curated": ("curated", "rejected", "conservation"),
+    "synthetic": ("synthetic", "synthetic_rejected", "synthetic_conservation"),
+}
 
-def run_checks(curate: CurateConfig, validate: ValidateConfig, repo: Path) -> list[SuiteOutcome]:
+
+def _curated_tables(curate: CurateConfig, repo: Path, params_file: Path) -> dict[str, pd.DataFrame]:
+    curated, rejected = curated_table(curate, repo), rejected_table(curate, repo)
+    return {"curated": curated, "rejected": rejected, "conservation": conservation_table(curate, repo, curated, rejected)}
+
+
+def _synthetic_tables(curate: CurateConfig, repo: Path, params_file: Path) -> dict[str, pd.DataFrame]:
+    from lingshu.checks.synthetic import synthetic_conservation_table, synthetic_rejected_table, synthetic_table
+    from lingshu.config import load_section
+
+    synth = load_section("synthesize", params_file)
+    table, rejected = synthetic_table(curate, synth, repo), synthetic_rejected_table(synth, repo)
+    return {"synthetic": table, "synthetic_rejected": rejected,
+            "synthetic_conservation": synthetic_conservation_table(synth, repo, table, rejected)}
+
+
+BUILDERS: dict[str, Callable[[CurateConfig, Path, Path], dict[str, pd.DataFrame]]] = {
+    "curated": _curated_tables, "synthetic": _synthetic_tables}
+
+
+def run_checks(curate: CurateConfig, validate: ValidateConfig, repo: Path, scope: str = "curated",
+               params_file: str | Path = "params.yaml") -> list[SuiteOutcome]:
+    if scope not in SCOPES:
+        raise ValueError(f"unknown check scope {scope!r}; known: {sorted(SCOPES)}")
     suite_files = sorted((repo / validate.suites_dir).glob("*.json"))
     if not suite_files:
         raise FileNotFoundError(f"no expectation suites (*.json) in {repo / validate.suites_dir}")
-    curated = curated_table(curate, repo)
-    rejected = rejected_table(curate, repo)
-    tables = {"curated": curated, "rejected": rejected, "conservation": conservation_table(curate, repo, curated, rejected)}
     params = check_params(curate, validate)
-    outcomes = []
+    known = {t for tables in SCOPES.values() for t in tables}
+    specs = []
     for path in suite_files:
         spec = load_suite_file(path, params)
-        if spec["table"] not in tables:
-            raise ValueError(f"{path}: unknown table {spec['table']!r}; known: {sorted(tables)}")
+        if spec["table"] not in known:
+            raise ValueError(f"{path}: unknown table {spec['table']!r}; known: {sorted(known)}")
+        if spec["table"] in SCOPES[scope]:
+            specs.append(spec)
+    if not specs:
+        raise FileNotFoundError(f"no expectation suite in {repo / validate.suites_dir} checks the {scope} tables")
+    tables = BUILDERS[scope](curate, repo, Path(params_file))
+    results_dir = repo / (validate.results_dir if scope == "curated" else validate.synthetic_results_dir)
+    outcomes = []
+    for spec in specs:
         outcome = run_suite(spec, tables[spec["table"]], validate.max_examples)
-        write_result(outcome, repo / validate.results_dir)
+        write_result(outcome, results_dir)
         outcomes.append(outcome)
     return outcomes

@@ -53,7 +53,8 @@ class ModelConfig:
 
     source: str = doc("tiny", "tiny (built from `tiny`, random weights) or a local checkpoint path / hub id such as Qwen/Qwen2.5-VL-7B-Instruct.")
     output_dir: str = doc("models/base", "Where the HF checkpoint (weights, config, tokenizer, processor) is saved.")
-    corpus_dir: str = doc("data/curated", "Curated tables whose training-split text trains the tiny tokenizer.")
+    corpus_dirs: list = doc(["data/curated", "data/synthetic"],
+                            "Folders of tables whose training-split text trains the tiny tokenizer (missing folders are skipped).")
     tokenizer_min_frequency: int = doc(2, "Pairs seen fewer times are not merged when training the tiny tokenizer.")
     seed: int = doc(0, "Seed of the random initialisation.")
     dtype: str = doc("float32", "Weights dtype to save: float32, bfloat16 or float16.")

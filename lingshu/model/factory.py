@@ -109,12 +109,12 @@ def save(model: PreTrainedModel, processor: ImageOnlyQwenProcessor, out: Path) -
     processor.save_pretrained(out)
 
 
-def corpus_texts(data_dir: Path) -> Iterable[str]:
-    """Every training-split turn of every curated table: the tiny tokenizer's training text (test splits are
-    left out so that not even the vocabulary is fitted to evaluation data)."""
+def corpus_texts(data_dirs: list[Path]) -> Iterable[str]:
+    """Every training-split turn of every table in the folders: the tiny tokenizer's training text (test splits
+    are left out so that not even the vocabulary is fitted to evaluation data)."""
     import pyarrow.parquet as pq
 
-    for table in sorted(data_dir.glob("*.parquet")):
+    for table in sorted(t for d in data_dirs for t in d.glob("*.parquet") if t.name != "rejected.parquet"):
         for row in pq.read_table(table, columns=["split", "conversations"]).to_pylist():
             if row["split"] == "train":
                 for turn in row["conversations"]:
@@ -124,6 +124,6 @@ def corpus_texts(data_dir: Path) -> Iterable[str]:
 def initialise(cfg: ModelConfig, repo: Path) -> tuple[PreTrainedModel, ImageOnlyQwenProcessor]:
     """The base model of the pipeline: tiny from the config, or a pretrained checkpoint."""
     if cfg.source == "tiny":
-        return build_tiny(cfg, corpus_texts(repo / cfg.corpus_dir))
+        return build_tiny(cfg, corpus_texts([repo / d for d in cfg.corpus_dirs]))
     source = repo / cfg.source if (repo / cfg.source).exists() else cfg.source
     return load_model(source, cfg.dtype), load_processor(source, cfg.image)

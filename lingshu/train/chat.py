@@ -38,7 +38,27 @@ class Encoded:
         return 0 if self.image_grid_thw is None else int(self.image_grid_thw.shape[0])
 
 
-def load_images(keys: list[str], store: Path, blank: bool = False) -> list[Image.Image]:
+class ImageFolders:
+    """Several content-addressed stores searched in order (curated, then synthetic).
+
+    Keys are content hashes, so a key names the same bytes in whichever store holds it. `folders / key`
+    gives the file, like a single store's Path does, so code written for one store works unchanged.
+    """
+
+    def __init__(self, folders: list[Path]):
+        self.folders = [Path(f) for f in folders]
+
+    def __truediv__(self, key: str) -> Path:
+        for folder in self.folders:
+            if (folder / key).exists():
+                return folder / key
+        return self.folders[0] / key  # opening it raises FileNotFoundError naming the first store
+
+    def __repr__(self) -> str:
+        return f"ImageFolders({[str(f) for f in self.folders]})"
+
+
+def load_images(keys: list[str], store: Path | ImageFolders, blank: bool = False) -> list[Image.Image]:
     """Images of a sample from the content-addressed store; `blank` swaps each for a black image of its size."""
     images = []
     for key in keys:

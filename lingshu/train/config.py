@@ -7,6 +7,7 @@ Each stage has its own section so that DVC re-runs a stage only when its own key
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from lingshu.fields import doc, nested
 from lingshu.model.config import Trainable
@@ -41,6 +42,8 @@ class CommonTrainConfig:
 
     data_dir: str = doc("data/curated", "Curated tables (one Parquet file per data group).")
     image_store: str = doc("data/images", "Content-addressed image store the tables point into.")
+    synthetic_dir: str = doc("data/synthetic", "Synthetic tables (same groups, read alongside the curated ones) with "
+                                               "their images in images/; empty: train on curated data only.")
     system_prompt: str = doc("", "System message prepended to every conversation (empty: none).")
     seed: int = doc(0, "Seed of data order, sampling and dropout.")
     accelerator: str = doc("auto", "Lightning accelerator: auto, cpu, gpu.")
@@ -50,6 +53,15 @@ class CommonTrainConfig:
     precision: str = doc("32-true", "Lightning precision: 32-true, bf16-mixed, bf16-true, 16-mixed.")
     num_workers: int = doc(0, "DataLoader worker processes.")
     heldout: HeldoutConfig = nested(HeldoutConfig, "Held-out measurements every stage reports.")
+
+    def table_dirs(self, repo: Path) -> list[Path]:
+        """Where a group's tables are read from: the curated folder, then the synthetic one."""
+        return [repo / self.data_dir] + ([repo / self.synthetic_dir] if self.synthetic_dir else [])
+
+    def images(self, repo: Path) -> "ImageFolders":
+        from lingshu.train.chat import ImageFolders
+
+        return ImageFolders([repo / self.image_store] + ([repo / self.synthetic_dir / "images"] if self.synthetic_dir else []))
 
 
 @dataclass

@@ -147,14 +147,14 @@ class MixtureDataModule(pl.LightningDataModule):
     def __init__(self, common: CommonTrainConfig, stage: StageConfig, processor, repo: Path):
         super().__init__()
         self.common, self.stage, self.processor, self.repo = common, stage, processor, repo
-        self.store = repo / common.image_store
+        self.store = common.images(repo)
         self.stats: Counter = Counter()
         self.dataset: RowDataset | None = None
 
     def setup(self, stage: str | None = None) -> None:
         if self.dataset is not None:
             return
-        samples = select(self.repo / self.common.data_dir, dict(self.stage.groups), list(self.stage.tasks),
+        samples = select(self.common.table_dirs(self.repo), dict(self.stage.groups), list(self.stage.tasks),
                          self.stage.require_images, "train", self.common.seed)
         lengths = [measure(s, self.processor, self.store, self.common.system_prompt) for s in samples]
         kept, keep = [], []  # the samples that fit, and their (possibly truncated) lengths

@@ -140,9 +140,9 @@ def measure_heldout(model, processor, common, repo: Path, vqa: bool) -> dict:
     """The held-out metrics of one checkpoint, as a flat dict of floats (MLflow-ready names)."""
     from lingshu.train.mixture import read_group
 
-    cfg, store, data_dir = common.heldout, repo / common.image_store, repo / common.data_dir
+    cfg, store, data_dirs = common.heldout, common.images(repo), common.table_dirs(repo)
     metrics: dict[str, float] = {}
-    captions = [r for g in cfg.caption_groups for r in read_group(data_dir, g) if r["split"] == "test" and r["task"] == "caption"]
+    captions = [r for g in cfg.caption_groups for r in read_group(data_dirs, g) if r["split"] == "test" and r["task"] == "caption"]
     if cfg.max_caption_samples:
         captions = captions[: cfg.max_caption_samples]
     if captions:
@@ -151,7 +151,7 @@ def measure_heldout(model, processor, common, repo: Path, vqa: bool) -> dict:
                                                                     batch_size=cfg.batch_size)
         metrics["heldout/caption_samples"] = float(len(captions))
     if vqa:
-        rows = [r for r in read_group(data_dir, cfg.vqa_group) if r["source"] == cfg.vqa_source and r["task"] == "vqa"]
+        rows = [r for r in read_group(data_dirs, cfg.vqa_group) if r["source"] == cfg.vqa_source and r["task"] == "vqa"]
         train = [r for r in rows if r["split"] == "train"]
         test = [r for r in rows if r["split"] == "test"][: cfg.max_vqa_samples or None]
         predictions = answer(model, processor, test, store, batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens)

@@ -16,20 +16,21 @@ import pyarrow.parquet as pq
 from lingshu.data.schema import GROUPS, TASKS
 
 
-def read_group(data_dir: Path, group: str) -> list[dict]:
-    """All rows of one curated group table (meta parsed from its JSON string)."""
+def read_group(data_dirs: list[Path], group: str) -> list[dict]:
+    """All rows of one group, from its table in each folder that has one (curated, synthetic), meta parsed."""
     if group not in GROUPS:
         raise ValueError(f"unknown data group {group!r}; known: {', '.join(GROUPS)}")
-    path = data_dir / f"{group}.parquet"
-    if not path.exists():
-        raise FileNotFoundError(f"data group {group!r} has no table at {path} (did the curate stage produce it?)")
-    rows = pq.read_table(path).to_pylist()
+    paths = [d / f"{group}.parquet" for d in data_dirs if (d / f"{group}.parquet").exists()]
+    if not paths:
+        raise FileNotFoundError(f"data group {group!r} has no table in {[str(d) for d in data_dirs]} "
+                                "(did the curate / synthesize stage produce it?)")
+    rows = [row for path in paths for row in pq.read_table(path).to_pylist()]
     for row in rows:
         row["meta"] = json.loads(row["meta"]) if isinstance(row.get("meta"), str) else (row.get("meta") or {})
     return rows
 
 
-def select(data_dir: Path, groups: dict[str, float], tasks: list[str], require_images: bool, split: str,
+def select(data_dirs: list[Path], groups: dict[str, float], tasks: list[str], require_images: bool, split: str,
            seed: int) -> list[dict]:
     """The stage's samples for one epoch, in a seeded shuffled order."""
     unknown = sorted(set(tasks) - set(TASKS))
@@ -42,7 +43,7 @@ def select(data_dir: Path, groups: dict[str, float], tasks: list[str], require_i
             raise ValueError(f"group {group!r} has negative weight {weight}")
         if weight == 0:
             continue
-        rows = [r for r in read_group(data_dir, group) if r["split"] == split
+        rows = [r for r in read_group(data_dirs, group) if r["split"] == split
                 and (not tasks or r["task"] in tasks) and (not require_images or len(r["images"]) > 0)]
         whole, fraction = int(weight), weight - int(weight)
         chosen += rows * whole + rng.sample(rows, round(fraction * len(rows)))

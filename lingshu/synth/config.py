@@ -1,0 +1,92 @@
+"""The `synthesize` section of params.yaml: what each generator reads, how it renders, which LLM it asks.
+
+Templates, checklists and prompts are data (YAML files named here), not code, so a team can change a
+question wording or a modality checklist and let DVC re-run exactly the stages that depend on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lingshu.fields import doc, nested
+from lingshu.synth.llm import LLMConfig
+
+
+@dataclass
+class RoiSourceConfig:
+    """Segmentation masks whose regions of interest are boxed on their images (caption step 2)."""
+
+    name: str = doc("", "Source name used in sample ids and provenance.")
+    kind: str = doc("dicom_seg", "dicom_seg (a DICOM SEG + folder of its source images) or nifti (volume + label volume).")
+    path: str = doc("", "The SEG file or the image volume, relative to the repo root.")
+    licence: str = doc("", "Licence of the masks and images.")
+    options: dict = doc({}, "Reader options: image_dir (dicom_seg); mask, labels, modality, body_part (nifti).")
+
+
+@dataclass
+class CaptionConfig:
+    """Long captions in five steps: template -> ROI boxes -> factual (LLM) -> checklist (LLM) -> merge (LLM)."""
+
+    enabled: bool = doc(True, "Run the long-caption generator.")
+    groups: list = doc(["medical_caption", "medical_multimodal"], "Curated groups whose train-split images and labels are captioned.")
+    max_images: int = doc(0, "Caption at most this many images (0: all); a seeded choice.")
+    roi_sources: list[RoiSourceConfig] = doc([], "Segmentation sources for step 2 (regions of interest drawn as boxes).")
+
+
+@dataclass
+class OcrConfig:
+    """Exam questions rendered into images; the answer comes from a model and must match the gold answer."""
+
+    enabled: bool = doc(True, "Run the OCR generator.")
+    sources: list = doc(["pubmedqa"], "Curated sources whose train-split multiple-choice questions are rendered.")
+    max_questions: int = doc(0, "Render at most this many questions (0: all); a seeded choice.")
+    offline_answer: str = doc("gold", "Without an LLM endpoint: gold (the sample answers with the ground truth) or skip.")
+    fonts: list = doc(["default", "data/fonts/DejaVuSans.ttf", "data/fonts/DejaVuSerif.ttf"],
+                      "Fonts to draw with: 'default' (Pillow's bundled font) or TrueType files in the repo.")
+    font_sizes: list = doc([16, 20, 24], "Font sizes in pixels, chosen per image.")
+    width: int = doc(640, "Image width in pixels; the height follows the wrapped text.")
+    max_noise: float = doc(12.0, "Upper bound of the Gaussian pixel noise standard deviation (0..255 scale).")
+    max_rotation: float = doc(1.5, "Upper bound of the page rotation in degrees.")
+    jpeg_quality: list = doc([55, 95], "Range of JPEG qualities the page is re-encoded through (scanner-like artefacts).")
+
+
+@dataclass
+class VqaConfig:
+    """VQA from label templates (offline) and self-instruct VQA from image + caption (LLM)."""
+
+    template: bool = doc(True, "Template questions per label type with distractors from the source's label space.")
+    self_instruct: bool = doc(True, "LLM-written question / answer / wrong answers per image (needs an endpoint).")
+    groups: list = doc(["medical_caption", "medical_multimodal"], "Curated groups whose train-split images are asked about.")
+    max_images: int = doc(0, "Use at most this many images (0: all); a seeded choice.")
+    questions_per_image: int = doc(3, "Template questions kept per image (a seeded choice among the candidates).")
+    distractors: int = doc(3, "Wrong options per multiple-choice question (fewer when the label space is smaller).")
+
+
+@dataclass
+class CotConfig:
+    """Chain-of-thought written for a question with its gold answer, then judged for consistency."""
+
+    enabled: bool = doc(True, "Run the chain-of-thought generator (needs an endpoint).")
+    sources: list = doc(["pubmedqa"], "Curated sources whose train-split multiple-choice questions get reasoning.")
+    max_questions: int = doc(0, "At most this many questions (0: all); a seeded choice.")
+
+
+@dataclass
+class SynthesizeConfig:
+    """The `synthesize` stage: generators, their LLM, price table and outputs."""
+
+    input_dir: str = doc("data/curated", "Curated tables the generators read (train split only).")
+    image_store: str = doc("data/images", "The curated image store.")
+    output_dir: str = doc("data/synthetic", "Synthetic tables (one per data group), rejected.parquet and images/.")
+    templates_dir: str = doc("synth_templates", "YAML templates: captions.yaml, checklists.yaml, vqa.yaml, prompts.yaml.")
+    metrics_file: str = doc("metrics/synthesize.json", "Per-generator yield: attempts, accepted, rejected by reason, tokens, cost.")
+    plots_dir: str = doc("plots/synthesize", "Yield table and the sample gallery.")
+    seed: int = doc(0, "Seed of every sampled choice (subsets, distractors, render styles).")
+    gallery_size: int = doc(12, "Samples shown in the gallery artifact.")
+    llm: LLMConfig = nested(LLMConfig, "The LLM for the steps that need one; unconfigured means those steps are skipped.")
+    prices: dict = doc({"gpt-4o": {"input": 2.5, "output": 10.0}, "gpt-4o-mini": {"input": 0.15, "output": 0.6}},
+                       "USD per million tokens, per model name: {input, output}; models not listed cost 0 (local).")
+    captions: CaptionConfig = nested(CaptionConfig, "Long-caption generator.")
+    ocr: OcrConfig = nested(OcrConfig, "OCR generator.")
+    vqa: VqaConfig = nested(VqaConfig, "VQA generators.")
+    cot: CotConfig = nested(CotConfig, "Chain-of-thought generator.")
