@@ -180,7 +180,7 @@ def _verify_merge(templates: Templates, facts: ImageFacts, reply) -> tuple[str, 
         data = None
     if not isinstance(data, dict) or not isinstance(data.get("caption"), str) or not data["caption"].strip():
         return "malformed_json", reply.text[:300], ""
-    if data.get("contradiction") is True:
+    if data.get("contradiction") is True or str(data.get("contradiction")).strip().lower() == "true":
         return "contradiction", "reported by the merge step", ""
     caption = data["caption"].strip()
     conflict = fact_conflict(templates, facts, caption)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-_FINAL_LETTER = re.compile(r"answer\s*(?:is)?\s*[:：]?\s*\(?\**([A-Z])\b", re.IGNORECASE)
+# the letter must be a capital (as in lingshu.eval.extract), so "the answer is a clear no" is not A
+_FINAL_LETTER = re.compile(r"(?i:answer)\s*(?i:is)?\s*[:：]?\s*\(?\**([A-Z])\b")
 
 
 @dataclass

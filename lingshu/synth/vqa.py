@@ -108,6 +108,8 @@ def parse_self_instruct(reply: str) -> tuple[dict | None, str, str]:
         return None, "bad_wrong_answers", json.dumps(data)[:300]
     if answer.strip().lower() in {w.strip().lower() for w in wrong}:
         return None, "answer_among_wrong_answers", json.dumps(data)[:300]
+    if len({w.strip().lower() for w in wrong}) < len(wrong):
+        return None, "duplicate_wrong_answers", json.dumps(data)[:300]
     return {"question": question.strip(), "answer": answer.strip(), "wrong_answers": [w.strip() for w in wrong]}, "", ""
 
 
