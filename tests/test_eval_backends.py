@@ -91,6 +91,14 @@ def test_parts_keep_their_order(backend, images):
         backend.payload(Request([{"type": "text", "text": "a"}], [png]))
 
 
+def test_a_system_turn_goes_before_the_user_turn_and_only_when_given(backend):
+    plain = backend.payload(Request([{"type": "text", "text": "a"}]))
+    with_system = backend.payload(Request([{"type": "text", "text": "a"}], system="Be brief."))
+    assert [m["role"] for m in plain["messages"]] == ["user"]
+    assert with_system["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert with_system["messages"][1] == plain["messages"][0]
+
+
 @pytest.mark.parametrize("statuses", [[503, 503, 503], [429], [500, 502]])
 def test_retries_on_429_and_5xx(backend, server, statuses):
     server.script = list(statuses)

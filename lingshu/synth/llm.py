@@ -19,7 +19,6 @@ Its cache key names the checkpoint by its weights, so a retrained checkpoint nev
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -217,6 +216,7 @@ class _Checkpoint:
     """backend hf: a local checkpoint through the evaluation HFBackend, `concurrency` prompts per batch."""
 
     def __init__(self, cfg: LLMConfig, repo: Path):
+        from lingshu.eval.backends.hf import HFBackend
         from lingshu.fingerprint import fingerprint
 
         if cfg.temperature != 0:
@@ -226,56 +226,29 @@ class _Checkpoint:
         where = str(folder) if folder.is_dir() else cfg.model  # else a hub id
         self.identity = f"{cfg.model}@{fingerprint({}, folder)}" if folder.is_dir() else cfg.model
         self.batch = max(1, cfg.concurrency)
-        self.backend = _system_turn_backend()(where, max_new_tokens=cfg.max_tokens)
+        self.backend = HFBackend(where, max_new_tokens=cfg.max_tokens)
 
     def __repr__(self) -> str:
         return f"checkpoint={self.identity!r}"
+
+    def tokens_in(self, request: Request) -> int:
+        """Prompt tokens as the model sees them: the chat text, each image expanded to its patch tokens."""
+        if not request.images:
+            return self.backend.prompt_length(request)
+        from PIL import Image
+
+        images = [Image.open(p).convert("RGB") for p in request.images]
+        return len(self.backend.processor(text=[self.backend._text(request)], images=images)["input_ids"][0])
+
+    def tokens_out(self, text: str) -> int:
+        return len(self.backend.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def answer(self, prompts: list[Prompt]) -> Iterator[tuple[int, Completion]]:
         """(index, completion) pairs, one generation batch at a time."""
         if any(p.images for p in prompts) and not self.backend.multimodal:
             raise ValueError(f"{self.identity} is a text-only checkpoint; it cannot read the prompts' images")
         for start in range(0, len(prompts), self.batch):
-            requests = [_SystemRequest([{"type": "image"}] * len(p.images) + [{"type": "text", "text": p.text}],
-                                       list(p.images), p.system) for p in prompts[start:start + self.batch]]
+            requests = [Request([{"type": "image"}] * len(p.images) + [{"type": "text", "text": p.text}],
+                                list(p.images), p.system) for p in prompts[start:start + self.batch]]
             for offset, (request, text) in enumerate(zip(requests, self.backend.generate(requests))):
-                yield start + offset, Completion(text, self.backend.tokens_in(request), self.backend.tokens_out(text),
-                                                 cached=False)
-
-
-@dataclass
-class _SystemRequest(Request):
-    system: str = ""
-
-
-@functools.cache
-def _system_turn_backend():
-    """HFBackend whose prompts may open with a system turn (a _SystemRequest's), plus token counts.
-
-    Built on first use so that importing this module never imports torch."""
-    from PIL import Image
-
-    from lingshu.eval.backends.hf import HFBackend
-
-    class SystemTurnHFBackend(HFBackend):
-        def _text(self, request) -> str:
-            system = getattr(request, "system", "")  # plain Requests have none
-            if not system:
-                return super()._text(request)
-            user = request.content if self.multimodal else "".join(p.get("text", "") for p in request.content)
-            system_content = [{"type": "text", "text": system}] if self.multimodal else system
-            return self.processor.apply_chat_template([{"role": "system", "content": system_content},
-                                                       {"role": "user", "content": user}],
-                                                      tokenize=False, add_generation_prompt=True)
-
-        def tokens_in(self, request) -> int:
-            """Prompt tokens as the model sees them: the chat text, each image expanded to its patch tokens."""
-            if not request.images:
-                return self.prompt_length(request)
-            images = [Image.open(p).convert("RGB") for p in request.images]
-            return len(self.processor(text=[self._text(request)], images=images)["input_ids"][0])
-
-        def tokens_out(self, text: str) -> int:
-            return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    return SystemTurnHFBackend
+                yield start + offset, Completion(text, self.tokens_in(request), self.tokens_out(text), cached=False)

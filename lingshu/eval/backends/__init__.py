@@ -16,6 +16,7 @@ from pathlib import Path
 class Request:
     content: list[dict]  # user-turn parts: {"type": "image"} / {"type": "text", "text": ...}
     images: list[Path] = field(default_factory=list)
+    system: str = ""  # a system turn before the user turn (empty: none)
 
 
 def load_chat_processor(model: str):
@@ -42,10 +43,14 @@ def load_chat_processor(model: str):
 
 
 def chat_text(processor, multimodal: bool, request: Request) -> str:
-    """The request as one user turn through the model's chat template, ready for generation."""
+    """The request (its system turn, if any, then one user turn) through the model's chat template,
+    ready for generation."""
     content = request.content if multimodal else "".join(p.get("text", "") for p in request.content)
-    return processor.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
-                                         add_generation_prompt=True)
+    turns = [{"role": "user", "content": content}]
+    if request.system:
+        system = [{"type": "text", "text": request.system}] if multimodal else request.system
+        turns.insert(0, {"role": "system", "content": system})
+    return processor.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
 
 
 # name -> (module, class); modules are imported lazily

@@ -54,7 +54,8 @@ class OpenAIBackend:
                 parts.append({"type": "text", "text": part["text"]})
         if next(images, None) is not None:
             raise ValueError("request has more images than image parts")
-        return {"model": self.model, "messages": [{"role": "user", "content": parts}],
+        system = [{"role": "system", "content": request.system}] if request.system else []
+        return {"model": self.model, "messages": system + [{"role": "user", "content": parts}],
                 "temperature": 0, "max_tokens": self.max_new_tokens}
 
     def _one(self, request: Request) -> str:
