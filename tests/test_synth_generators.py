@@ -298,9 +298,8 @@ def test_self_instruct_vqa_accepts_valid_replies_as_mcq_whose_letter_is_the_answ
         return Completion(text, 10, 5, cached=False)
 
     ws = replace(ws, llm=ScriptedLLM(reply), why_no_llm="")
-    curated = {i.name: i.caption for i in corpus.images.values() if i.caption}
     ledger = Ledger("vqa_self_instruct")
-    samples = self_instruct_vqa(ws, facts, curated, ledger)
+    samples = self_instruct_vqa(ws, facts, ledger)
     asked = {Path(p.images[0]).name: p.text for p in ws.llm.prompts}
     # every train image with something to say is asked about once, with its curated caption where it has one
     assert set(asked) == {i.name for i in corpus.train_images() if i.caption or i.modality}

@@ -13,23 +13,19 @@ generator reports that steps 3-5 were skipped and why.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
-
-from PIL import Image
 
 from lingshu.data.schema import Sample
 from lingshu.synth.facts import ImageFacts
 from lingshu.synth.ledger import Ledger
-from lingshu.synth.llm import Prompt
+from lingshu.synth.llm import Prompt, reply_json
 from lingshu.synth.roi import RoiRejection, RoiSlice, draw_boxes, read_roi_source
 from lingshu.synth.templates import Templates
 from lingshu.synth.workspace import Workspace, synthetic_sample
 
 GENERATOR = "long_caption"
 PROMPT = "Describe this medical image in detail."
-_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 
 
 @dataclass
@@ -173,12 +169,8 @@ def _verify_merge(templates: Templates, facts: ImageFacts, reply) -> tuple[str, 
     """(reason, detail, caption): reason is "" when the merged caption is usable."""
     if reply.text is None:
         return "llm_error", reply.error, ""
-    match = _JSON_OBJECT.search(reply.text)
-    try:
-        data = json.loads(match.group(0)) if match else None
-    except json.JSONDecodeError:
-        data = None
-    if not isinstance(data, dict) or not isinstance(data.get("caption"), str) or not data["caption"].strip():
+    data = reply_json(reply.text)
+    if data is None or not isinstance(data.get("caption"), str) or not data["caption"].strip():
         return "malformed_json", reply.text[:300], ""
     if data.get("contradiction") is True or str(data.get("contradiction")).strip().lower() == "true":
         return "contradiction", "reported by the merge step", ""
@@ -196,7 +188,3 @@ def long_captions(ws: Workspace, facts: list[ImageFacts], ledger: Ledger) -> tup
         return [], inputs
     return describe(ws, inputs, ledger), inputs
 
-
-def gallery_image(ws: Workspace, inp: CaptionInput) -> Image.Image:
-    with Image.open(ws.image_path(inp.boxed_image or inp.facts.image)) as image:
-        return image.convert("RGB")

@@ -13,8 +13,7 @@ from lingshu.data.schema import Sample
 from lingshu.eval.prompts import multiple_choice
 from lingshu.synth.ledger import Ledger
 from lingshu.synth.llm import Prompt
-from lingshu.synth.mcq import final_letter
-from lingshu.synth.ocr import mcq_items
+from lingshu.synth.mcq import final_letter, mcq_items
 from lingshu.synth.workspace import Workspace, synthetic_sample
 
 GENERATOR = "cot"

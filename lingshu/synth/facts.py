@@ -29,6 +29,7 @@ class ImageFacts:
     plane: str | None = None
     qa: list[tuple[str, str]] = field(default_factory=list)   # closed question -> its answer
     tags: dict[str, str] = field(default_factory=dict)
+    caption: str = ""                # the first curated caption of the image, if it has one
 
     def labels(self) -> dict[str, str]:
         """The label types template VQA can ask about, for this image."""
@@ -73,6 +74,8 @@ def gather_facts(input_dir: Path, groups: list[str], aliases: dict[str, dict[str
                 elif "PLANE" in str(meta.get("question_type", "")):
                     facts.plane = facts.plane or aliases.get("plane", {}).get(answer.lower(), answer.lower())
             facts.tags.update({tag: str(meta[tag]) for tag in DICOM_TAGS if meta.get(tag)})
+            if row["task"] == "caption":
+                facts.caption = facts.caption or row["conversations"][-1]["content"]
     return sorted(by_image.values(), key=lambda f: f.image)
 
 

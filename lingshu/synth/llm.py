@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -83,6 +84,20 @@ class Completion:
     tokens_out: int
     cached: bool
     error: str = ""
+
+
+_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+
+
+def reply_json(text: str | None) -> dict | None:
+    """The JSON object in a reply (from its first "{" to its last "}", so prose or code fences around it
+    do not matter), or None when there is none or it does not parse."""
+    match = _JSON_OBJECT.search(text or "")
+    try:
+        data = json.loads(match.group(0)) if match else None
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 class LLM:

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from lingshu.synth.ledger import Ledger
+from lingshu.synth.workspace import Workspace
+
 # the letter must be a capital (as in lingshu.eval.extract), so "the answer is a clear no" is not A
 _FINAL_LETTER = re.compile(r"(?i:answer)\s*(?i:is)?\s*[:：]?\s*\(?\**([A-Z])\b")
 
@@ -79,3 +82,23 @@ def final_letter(text: str) -> str | None:
     """The letter after the last "Answer:" in a reasoning text, or None."""
     matches = _FINAL_LETTER.findall(text or "")
     return matches[-1].upper() if matches else None
+
+
+def subset(rows: list, limit: int, rng) -> list:
+    """A seeded choice of at most `limit` items (all of them when limit is 0), in their original order."""
+    if not limit or limit >= len(rows):
+        return rows
+    keep = set(rng.sample(range(len(rows)), limit))
+    return [row for i, row in enumerate(rows) if i in keep]
+
+
+def mcq_items(ws: Workspace, sources: list[str], limit: int, generator: str, ledger: Ledger) -> list[McqItem]:
+    """Usable multiple-choice items; rows that are not (no options, gold not an option) are rejections."""
+    items = []
+    for row in subset(read_mcq_rows(ws.repo / ws.cfg.input_dir, sources), limit, ws.rng(generator)):
+        try:
+            items.append(to_item(row))
+        except NotMcq as reason:
+            ledger.attempt()
+            ledger.reject(f"{generator}:{row['id']}", "read", str(reason), "", [row["id"]], (row["provenance"] or {}).get("file", ""))
+    return items

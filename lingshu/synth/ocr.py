@@ -12,7 +12,7 @@ from lingshu.data.schema import Sample
 from lingshu.eval.prompts import MCQ
 from lingshu.synth.ledger import Ledger
 from lingshu.synth.llm import Prompt
-from lingshu.synth.mcq import McqItem, NotMcq, final_letter, read_mcq_rows, to_item
+from lingshu.synth.mcq import McqItem, final_letter, mcq_items
 from lingshu.synth.render import render_page, sample_style
 from lingshu.synth.workspace import Workspace, synthetic_sample
 
@@ -23,26 +23,6 @@ READ_AND_REASON = "Read the exam question in the image, reason step by step, the
 
 def page_text(item: McqItem) -> str:
     return MCQ.format(question=item.question, options=item.options_text()).split("\nAnswer with")[0].strip()
-
-
-def subset(rows: list, limit: int, rng) -> list:
-    """A seeded choice of at most `limit` items (all of them when limit is 0), in their original order."""
-    if not limit or limit >= len(rows):
-        return rows
-    keep = set(rng.sample(range(len(rows)), limit))
-    return [row for i, row in enumerate(rows) if i in keep]
-
-
-def mcq_items(ws: Workspace, sources: list[str], limit: int, generator: str, ledger: Ledger) -> list[McqItem]:
-    """Usable multiple-choice items; rows that are not (no options, gold not an option) are rejections."""
-    items = []
-    for row in subset(read_mcq_rows(ws.repo / ws.cfg.input_dir, sources), limit, ws.rng(generator)):
-        try:
-            items.append(to_item(row))
-        except NotMcq as reason:
-            ledger.attempt()
-            ledger.reject(f"{generator}:{row['id']}", "read", str(reason), "", [row["id"]], (row["provenance"] or {}).get("file", ""))
-    return items
 
 
 def ocr(ws: Workspace, ledger: Ledger) -> list[Sample]:

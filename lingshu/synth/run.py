@@ -19,14 +19,15 @@ import pyarrow as pa
 from lingshu.data.schema import ARROW_SCHEMA, Sample, check_sample
 from lingshu.data.store import ImageStore
 from lingshu.io import atomic_write_bytes, atomic_write_json, write_parquet
-from lingshu.synth.captions import gallery_image, long_captions
+from lingshu.synth.captions import long_captions
 from lingshu.synth.config import SynthesizeConfig
 from lingshu.synth.cot import chain_of_thought
 from lingshu.synth.facts import gather_facts
 from lingshu.synth.gallery import write_gallery
 from lingshu.synth.ledger import Ledger
 from lingshu.synth.llm import LLM
-from lingshu.synth.ocr import ocr, subset
+from lingshu.synth.mcq import subset
+from lingshu.synth.ocr import ocr
 from lingshu.synth.templates import load_templates
 from lingshu.synth.vqa import self_instruct_vqa, template_vqa
 from lingshu.synth.workspace import Workspace
@@ -44,19 +45,6 @@ def open_workspace(cfg: SynthesizeConfig, repo: Path) -> Workspace:
                      ImageStore(out / "images"))
 
 
-def _captions_by_image(input_dir: Path, groups: list[str]) -> dict[str, str]:
-    """Curated train captions per image: what self-instruct VQA shows the LLM next to the image."""
-    import pyarrow.parquet as pq
-
-    out: dict[str, str] = {}
-    for group in groups:
-        path = input_dir / f"{group}.parquet"
-        for row in pq.read_table(path).to_pylist() if path.exists() else []:
-            if row["split"] == "train" and row["task"] == "caption" and len(row["images"]) == 1:
-                out.setdefault(row["images"][0], row["conversations"][-1]["content"])
-    return out
-
-
 def synthesize(cfg: SynthesizeConfig, repo: Path) -> tuple[dict[str, Any], list[Sample], list[dict]]:
     """(metrics, accepted samples, rejected rows); also writes every output."""
     ws = open_workspace(cfg, repo)
@@ -68,10 +56,16 @@ def synthesize(cfg: SynthesizeConfig, repo: Path) -> tuple[dict[str, Any], list[
     def ledger(name: str) -> Ledger:
         return ledgers.setdefault(name, Ledger(name))
 
-    caption_facts = subset(gather_facts(input_dir, list(cfg.captions.groups), ws.templates.aliases),
-                           cfg.captions.max_images, ws.rng("long_caption"))
-    vqa_facts = subset(gather_facts(input_dir, list(cfg.vqa.groups), ws.templates.aliases), cfg.vqa.max_images,
-                       ws.rng("vqa"))
+    gathered: dict[tuple[str, ...], list] = {}  # both generators read the same groups by default: read once
+
+    def facts_of(groups: list[str]) -> list:
+        key = tuple(groups)
+        if key not in gathered:
+            gathered[key] = gather_facts(input_dir, list(key), ws.templates.aliases)
+        return gathered[key]
+
+    caption_facts = subset(facts_of(cfg.captions.groups), cfg.captions.max_images, ws.rng("long_caption"))
+    vqa_facts = subset(facts_of(cfg.vqa.groups), cfg.vqa.max_images, ws.rng("vqa"))
     if cfg.captions.enabled:
         made, prepared = long_captions(ws, caption_facts, ledger("long_caption"))
         samples += made
@@ -82,8 +76,7 @@ def synthesize(cfg: SynthesizeConfig, repo: Path) -> tuple[dict[str, Any], list[
         if ws.llm is None:
             ledger("vqa_self_instruct").skipped = f"needs an LLM: {ws.why_no_llm}"
         else:
-            captions = _captions_by_image(input_dir, list(cfg.vqa.groups))
-            samples += self_instruct_vqa(ws, vqa_facts, captions, ledger("vqa_self_instruct"))
+            samples += self_instruct_vqa(ws, vqa_facts, ledger("vqa_self_instruct"))
     if cfg.ocr.enabled:
         samples += ocr(ws, ledger("ocr"))
     if cfg.cot.enabled:

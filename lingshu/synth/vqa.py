@@ -9,7 +9,6 @@ plausible value that is wrong for this image. Self-instruct replies are JSON che
 from __future__ import annotations
 
 import json
-import re
 import string
 
 from lingshu.data.schema import Sample
@@ -17,12 +16,11 @@ from lingshu.eval.prompts import YES_NO, multiple_choice, vqa
 from lingshu.synth.captions import short_caption
 from lingshu.synth.facts import ImageFacts, label_space
 from lingshu.synth.ledger import Ledger
-from lingshu.synth.llm import Prompt
+from lingshu.synth.llm import Prompt, reply_json
 from lingshu.synth.workspace import Workspace, synthetic_sample
 
 TEMPLATE = "vqa_template"
 SELF_INSTRUCT = "vqa_self_instruct"
-_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 
 
 def _lettered(rng, right: str, wrong: list[str]) -> tuple[dict[str, str], str]:
@@ -92,12 +90,8 @@ def template_vqa(ws: Workspace, facts: list[ImageFacts], ledger: Ledger) -> list
 
 def parse_self_instruct(reply: str) -> tuple[dict | None, str, str]:
     """(fields, reason, detail): fields when the reply is a usable question, else the rejection reason."""
-    match = _JSON_OBJECT.search(reply or "")
-    try:
-        data = json.loads(match.group(0)) if match else None
-    except json.JSONDecodeError as exc:
-        return None, "malformed_json", f"{exc}: {reply[:200]}"
-    if not isinstance(data, dict):
+    data = reply_json(reply)
+    if data is None:
         return None, "malformed_json", (reply or "")[:200]
     if "error" in data:
         return None, "image_caption_disagree", str(data["error"])[:500]
@@ -113,10 +107,10 @@ def parse_self_instruct(reply: str) -> tuple[dict | None, str, str]:
     return {"question": question.strip(), "answer": answer.strip(), "wrong_answers": [w.strip() for w in wrong]}, "", ""
 
 
-def self_instruct_vqa(ws: Workspace, facts: list[ImageFacts], captions: dict[str, str], ledger: Ledger) -> list[Sample]:
+def self_instruct_vqa(ws: Workspace, facts: list[ImageFacts], ledger: Ledger) -> list[Sample]:
     """One LLM-written multiple-choice question per image that has a caption (curated or template)."""
     rng = ws.rng(SELF_INSTRUCT)
-    work = [(item, captions.get(item.image) or short_caption(ws.templates, item)) for item in facts]
+    work = [(item, item.caption or short_caption(ws.templates, item)) for item in facts]
     work = [(item, caption) for item, caption in work if caption]
     prompts = [Prompt(ws.templates.prompts["self_instruct"].format(caption=caption), images=[ws.image_path(item.image)])
                for item, caption in work]
