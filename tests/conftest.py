@@ -104,3 +104,49 @@ def stage_cfg():
         return StageConfig(**(base | overrides))
 
     return make
+
+
+# --- a training run killed mid-way, for the resume tests ------------------------------------------------
+
+KILLER = """
+import importlib, json, os, signal, sys
+from pathlib import Path
+import pytorch_lightning as pl
+from omegaconf import OmegaConf
+from lingshu.train.config import CommonTrainConfig
+
+repo, cfg_json, common_json, at_step, schema_path, fit_path = sys.argv[1:7]
+
+
+def named(path):
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def load(schema, text):
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), json.loads(text)))
+
+
+class Kill(pl.Callback):
+    def on_train_batch_end(self, trainer, *args):
+        if trainer.global_step == int(at_step):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+named(fit_path)(load(CommonTrainConfig, common_json), load(named(schema_path), cfg_json), Path(repo), progress=False,
+                callbacks=[Kill()])
+"""
+
+
+def run_and_kill(repo: Path, cfg, at_step: int, fit: str = "lingshu.train.run:fit_stage", common=None):
+    """Run `fit(common, cfg, repo)` in a child process that SIGKILLs itself once the optimiser reaches `at_step`."""
+    import json
+    import subprocess
+    import sys
+    from dataclasses import asdict
+
+    from lingshu.train.config import CommonTrainConfig
+
+    schema = f"{type(cfg).__module__}:{type(cfg).__name__}"
+    args = [str(repo), json.dumps(asdict(cfg)), json.dumps(asdict(common or CommonTrainConfig())), str(at_step), schema, fit]
+    return subprocess.run([sys.executable, "-c", KILLER, *args], capture_output=True, text=True)

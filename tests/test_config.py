@@ -45,3 +45,20 @@ def test_overrides_apply_on_top(repo):
 def test_every_field_is_documented(schema):
     undocumented = [name for name, text in field_help(schema).items() if len(text) < 10]
     assert not undocumented, f"{schema.__name__} fields without help: {undocumented}"
+
+
+def test_rl_settings_of_params_and_every_experiment_fit_together(repo):
+    """A rollout must hold whole prompt groups and end on an optimiser step; the declared recipes must too."""
+    for path in [repo / "params.yaml", *sorted((repo / "experiments").glob("*.yaml"))]:
+        params = load_params(path)
+        if "rl" in params:
+            params["rl"].check()
+
+
+def test_rl_settings_that_cannot_work_together_are_named():
+    from lingshu.rl.config import RLConfig
+
+    with pytest.raises(ValueError, match="multiple of num_generations"):
+        RLConfig(num_generations=3, per_device_train_batch_size=16).check()
+    with pytest.raises(ValueError, match="loss_type"):
+        RLConfig(loss_type="ppo").check()

@@ -39,8 +39,9 @@ def fresh_clone(repo, tmp_path):
 
 # Training kept to a few steps so the pipeline's mechanics, not the model's quality, are what is tested.
 QUICK_TRAINING = {f"train.{stage}.max_steps": 3 for stage in ("shallow", "deep", "instruct")} | {
-    "train.common.heldout.max_caption_samples": 8, "train.common.heldout.max_vqa_samples": 16, "eval.limit": 4}
-CHECKPOINTS = ("base", "shallow", "deep", "instruct")
+    "rl.max_steps": 2, "train.common.heldout.max_caption_samples": 8, "train.common.heldout.max_vqa_samples": 16,
+    "eval.limit": 4}
+CHECKPOINTS = ("base", "shallow", "deep", "instruct", "rl")
 
 
 def _set_params(params: Path, values: dict) -> None:
@@ -65,7 +66,7 @@ def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone):
     _run(["git", "commit", "-qam", "quick training"], clone, env)
     first = _run([*dvc, "repro"], clone, env)
     assert _ran(first) == ["curate", "validate", "synthesize", "validate_synthetic", "model_init", "train_shallow",
-                           "train_deep", "train_instruct", *[f"evaluate@{c}" for c in CHECKPOINTS]]
+                           "train_deep", "train_instruct", "rl", *[f"evaluate@{c}" for c in CHECKPOINTS]]
     for checkpoint in CHECKPOINTS:
         suite = json.loads((clone / f"metrics/eval/{checkpoint}.json").read_text())
         assert {b["n"] for b in suite["benchmarks"].values()} == {4}
@@ -75,16 +76,20 @@ def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone):
     assert (clone / "reports/validation_synthetic/synthetic.html").exists()
     synth = json.loads((clone / "metrics/synthesize.json").read_text())
     assert synth["generators"]["vqa_template"]["accepted"] > 0 and "cot" in synth["skipped"]
-    for stage in ("base", "shallow", "deep", "instruct"):
+    for stage in CHECKPOINTS:
         assert (clone / "models" / stage / "model.safetensors").exists()
     assert (clone / "plots/train/instruct_loss.csv").read_text().startswith("step,loss")
+    rl = json.loads((clone / "metrics/rl.json").read_text())
+    assert rl["rl/rollouts"] == 2 and rl["selection/inputs"] == rl["selection/kept"] + sum(
+        v for k, v in rl.items() if k.startswith("selection/rejected/"))
+    assert len((clone / "plots/rl/rewards.csv").read_text().splitlines()) == 3
 
     second = _run([*dvc, "repro"], clone, env)
     assert _ran(second) == []
 
     _set_params(clone / "params.yaml", {"train.instruct.lr.language_model": 0.002})
     third = _run([*dvc, "repro"], clone, env)
-    assert _ran(third) == ["train_instruct", "evaluate@instruct"]
+    assert _ran(third) == ["train_instruct", "rl", "evaluate@instruct", "evaluate@rl"]
 
     _set_params(clone / "params.yaml", {"curate.near_dup_threshold": 0.8})
     fourth = _run([*dvc, "repro"], clone, env)
@@ -93,11 +98,11 @@ def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone):
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     runs = mlflow.search_runs(experiment_names=["lingshu"], order_by=["attributes.start_time ASC"])
     stages = list(runs["tags.dvc.stage"])
-    assert stages[:14] == ["curate", "validate", "synthesize", "validate_synthetic", "model_init", "train_shallow",
-                           "train_deep", "train_instruct", *[f"evaluate@{c}" for c in CHECKPOINTS], "train_instruct",
-                           "evaluate@instruct"]
+    assert stages[:18] == ["curate", "validate", "synthesize", "validate_synthetic", "model_init", "train_shallow",
+                           "train_deep", "train_instruct", "rl", *[f"evaluate@{c}" for c in CHECKPOINTS], "train_instruct",
+                           "rl", "evaluate@instruct", "evaluate@rl"]
     pipelines = list(runs["tags.lingshu.pipeline_id"])
-    assert len(set(pipelines[:12])) == 1 and pipelines[11] != pipelines[12] != pipelines[14]
+    assert len(set(pipelines[:14])) == 1 and pipelines[13] != pipelines[14] != pipelines[18]
     assert set(runs["status"]) == {"FINISHED"}
 
     client = mlflow.MlflowClient()
@@ -108,16 +113,20 @@ def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone):
     for index in (5, 6, 7):  # each training stage's loss curve is in its MLflow run
         history = client.get_metric_history(runs.iloc[index]["run_id"], "train/loss")
         assert len(history) == 3 and all(h.value > 0 for h in history)
-    instruct = runs.iloc[12]
+    rl_run = runs.iloc[8]
+    assert len(client.get_metric_history(rl_run["run_id"], "reward")) == 2
+    assert rl_run["metrics.selection/kept"] > 0 and "metrics.kl" in runs.columns
+    assert {Path(a.path).name for a in client.list_artifacts(rl_run["run_id"])} >= {"completions.json", "plots"}
+    instruct = runs.iloc[14]
     assert instruct["params.instruct.lr.language_model"] == "0.002"
     assert instruct["metrics.trainable_params/language_model"] > 0
     assert runs.iloc[5]["metrics.trainable_params/language_model"] == 0  # shallow: LLM frozen
     assert "metrics.vqa/accuracy" in runs.columns and "metrics.heldout/caption_loss" in runs.columns
 
-    evaluation = runs.iloc[11]
+    evaluation = runs.iloc[12]
     assert evaluation["tags.lingshu.checkpoint"] == "instruct" and "metrics.vqa_rad/accuracy" in runs.columns
 
-    curate_run = runs.iloc[14]
+    curate_run = runs.iloc[18]
     assert curate_run["params.near_dup_threshold"] == "0.8"
     assert curate_run["metrics.inputs"] == curate_run["metrics.kept"] + curate_run["metrics.rejected"]
     assert len(curate_run["tags.mlflow.source.git.commit"]) == 40

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 import torch
+from tests.conftest import run_and_kill
 from PIL import Image
 
 from lingshu.model.config import Trainable
@@ -134,37 +132,9 @@ def _stage(lr: float):
     return stage
 
 
-KILLER = textwrap.dedent("""
-    import os, signal, sys
-    import pytorch_lightning as pl
-    from pathlib import Path
-    from lingshu.train.config import CommonTrainConfig, StageConfig
-    from lingshu.train.run import fit_stage
-    import json
-    from omegaconf import OmegaConf
-    stage = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(StageConfig), json.loads(sys.argv[2])))
-
-    class Kill(pl.Callback):
-        def on_train_batch_end(self, trainer, *args):
-            if trainer.global_step == int(sys.argv[3]):
-                os.kill(os.getpid(), signal.SIGKILL)
-
-    fit_stage(CommonTrainConfig(), stage, Path(sys.argv[1]), progress=False, callbacks=[Kill()])
-""")
-
-
-def _run_and_kill(repo: Path, stage, at_step: int) -> subprocess.CompletedProcess:
-    """Run a stage in a child process that SIGKILLs itself once the optimiser reaches `at_step`."""
-    import json
-    from dataclasses import asdict
-
-    return subprocess.run([sys.executable, "-c", KILLER, str(repo), json.dumps(asdict(stage)), str(at_step)],
-                          capture_output=True, text=True)
-
-
 def test_killed_stage_resumes_from_its_last_checkpoint_and_matches_an_uninterrupted_run(mini_repo, stage_cfg, tmp_path):
     fields = dict(max_steps=6, checkpoint_every=2, checkpoint_dir=str(tmp_path / "ck"), output_dir=str(tmp_path / "resumed"))
-    run = _run_and_kill(mini_repo, stage_cfg(**fields), at_step=3)
+    run = run_and_kill(mini_repo, stage_cfg(**fields), at_step=3)
     assert run.returncode == -9, run.stderr[-2000:]
     assert (tmp_path / "ck" / "last.ckpt").exists() and not (tmp_path / "resumed").exists()
 
@@ -185,7 +155,7 @@ def test_changed_settings_do_not_resume_a_stale_checkpoint(mini_repo, stage_cfg,
     from lingshu.train.config import LearningRates
 
     fields = dict(max_steps=4, checkpoint_every=2, checkpoint_dir=str(tmp_path / "ck"), output_dir=str(tmp_path / "o"))
-    _run_and_kill(mini_repo, stage_cfg(**fields, lr=LearningRates(1e-2, 1e-2, 1e-2)), at_step=3)
+    run_and_kill(mini_repo, stage_cfg(**fields, lr=LearningRates(1e-2, 1e-2, 1e-2)), at_step=3)
     assert (tmp_path / "ck" / "last.ckpt").exists()
     _, _, curve = fit_stage(CommonTrainConfig(), stage_cfg(**fields), mini_repo, progress=False)
     fresh = fields | {"checkpoint_dir": str(tmp_path / "ck2"), "output_dir": str(tmp_path / "o2")}

@@ -124,3 +124,20 @@ def encode(conversations: list[dict], images: list[Image.Image], processor, max_
             return None
         ids, labels = ids[:max_length], labels[:max_length]
     return Encoded(ids, labels, pixel_values, grid)
+
+
+def left_padded(encoded: list[Encoded], pad_id: int, image_token_id: int) -> dict:
+    """Generation inputs for a batch of prompts: ids padded on the left (so every prompt ends where
+    generation starts), the attention mask, image token types, and the images' pixels in order."""
+    width = max(len(e) for e in encoded)
+    ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, e in enumerate(encoded):
+        ids[i, width - len(e):] = torch.tensor(e.input_ids)
+        mask[i, width - len(e):] = 1
+    inputs = {"input_ids": ids, "attention_mask": mask, "mm_token_type_ids": (ids == image_token_id).long()}
+    with_images = [e for e in encoded if e.n_images]
+    if with_images:
+        inputs["pixel_values"] = torch.cat([e.pixel_values for e in with_images])
+        inputs["image_grid_thw"] = torch.cat([e.image_grid_thw for e in with_images])
+    return inputs

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from lingshu.train.chat import Encoded, encode, load_images
+from lingshu.train.chat import Encoded, encode, left_padded, load_images
 from lingshu.train.datamodule import collate
 
 
@@ -70,18 +70,8 @@ def answer(model, processor, rows: list[dict], store: Path, blank: bool = False,
     answers: list[str] = []
     for start in range(0, len(rows), batch_size):
         encoded = _encoded(rows[start:start + batch_size], processor, store, blank, max_length, prompt_only=True)
-        width = max(len(e) for e in encoded)
-        ids = torch.full((len(encoded), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, e in enumerate(encoded):
-            ids[i, width - len(e):] = torch.tensor(e.input_ids)
-            mask[i, width - len(e):] = 1
-        kwargs = {"input_ids": ids, "attention_mask": mask, "mm_token_type_ids": (ids == processor.image_token_id).long()}
-        with_images = [e for e in encoded if e.n_images]
-        if with_images:
-            kwargs["pixel_values"] = torch.cat([e.pixel_values for e in with_images])
-            kwargs["image_grid_thw"] = torch.cat([e.image_grid_thw for e in with_images])
-        kwargs = {k: v.to(model.device) for k, v in kwargs.items()}
+        kwargs = {k: v.to(model.device) for k, v in left_padded(encoded, pad, processor.image_token_id).items()}
+        width = kwargs["input_ids"].shape[1]
         out = model.generate(**kwargs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad)
         answers += processor.tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
     return [a.strip() for a in answers]

@@ -6,13 +6,11 @@ still plots its whole run rather than only the part after the restart.
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import pytorch_lightning as pl
 
-from lingshu.io import atomic_write_bytes
+from lingshu.io import atomic_write_csv
 
 
 class LossCurve(pl.Callback):
@@ -39,8 +37,4 @@ class LossCurve(pl.Callback):
     def write(self, path: Path) -> None:
         if not self.rows:
             return
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(self.rows[-1]))
-        writer.writeheader()
-        writer.writerows(self.rows)
-        atomic_write_bytes(path, buffer.getvalue().encode())
+        atomic_write_csv(path, self.rows)

@@ -28,6 +28,18 @@ def warmup_cosine(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def trainable_groups(model, lr_of) -> list[dict]:
+    """Optimiser param groups, one per module (vision, projector, language model) with trainable weights,
+    named after it so that its learning rate is logged under that name."""
+    by_module = parameters_by_module(model)
+    groups = []
+    for module in MODULES:
+        params = [p for _, p in by_module[module] if p.requires_grad]
+        if params:
+            groups.append({"params": params, "lr": lr_of(module), "name": module})
+    return groups
+
+
 def model_inputs(model, batch: dict) -> dict:
     """The keyword arguments of the model's forward for a collated batch (packed or padded)."""
     # use_cache=False matters beyond memory: with a KV cache transformers ignores packed position ids
@@ -85,12 +97,7 @@ class StageModule(pl.LightningModule):
         return max(1, min(total, self.stage.max_steps) if self.stage.max_steps > 0 else total)
 
     def configure_optimizers(self):
-        groups = []
-        by_module = parameters_by_module(self.model)
-        for module in MODULES:
-            params = [p for _, p in by_module[module] if p.requires_grad]
-            if params:
-                groups.append({"params": params, "lr": getattr(self.stage.lr, module), "name": module})
+        groups = trainable_groups(self.model, lambda module: getattr(self.stage.lr, module))
         optimizer = torch.optim.AdamW(groups, weight_decay=self.stage.weight_decay)
         total = self.total_steps()
         warmup = min(self.stage.warmup_steps, total // 2)

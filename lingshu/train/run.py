@@ -29,6 +29,50 @@ def resume_point(checkpoint_dir: Path, key: str) -> Path | None:
     return last if last.exists() and is_marked(checkpoint_dir, key) else None
 
 
+def make_trainer(common: CommonTrainConfig, checkpoint_dir: Path, checkpoint_every: int, *, epochs: int, max_steps: int,
+                 logger=None, progress: bool = True, callbacks: list | None = None, **trainer_args) -> pl.Trainer:
+    """A Lightning Trainer on the shared hardware settings, checkpointing every `checkpoint_every` optimiser steps."""
+    checkpointing = ModelCheckpoint(dirpath=checkpoint_dir, every_n_train_steps=checkpoint_every,
+                                    save_last=True, save_top_k=0)
+    return pl.Trainer(
+        accelerator=common.accelerator,
+        devices=common.devices,
+        num_nodes=common.num_nodes,
+        strategy=make_strategy(common.strategy),
+        precision=common.precision,
+        max_epochs=epochs,
+        max_steps=max_steps,
+        logger=logger if logger is not None else False,
+        callbacks=[checkpointing] + ([RichProgressBar()] if progress else []) + list(callbacks or []),
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+        num_sanity_val_steps=0,
+        default_root_dir=str(checkpoint_dir),
+        use_distributed_sampler=False,  # EpochSampler splits the data across ranks itself
+        **trainer_args,
+    )
+
+
+def fit_resumably(trainer: pl.Trainer, module: pl.LightningModule, data: pl.LightningDataModule, checkpoint_dir: Path,
+                  key: str) -> None:
+    """Fit, resuming from checkpoint_dir's last.ckpt when it was made with the same fingerprint `key`."""
+    last = resume_point(checkpoint_dir, key)
+    if last is not None:
+        print(f"resuming from {last}")
+    elif trainer.is_global_zero:
+        mark_afresh(checkpoint_dir, key)
+    trainer.fit(module, datamodule=data, ckpt_path=str(last) if last else None)
+
+
+def save_final(trainer: pl.Trainer, model, processor, output_dir: Path, checkpoint_dir: Path) -> None:
+    """Save the HF checkpoint the next stage loads, then drop the resume checkpoints (nothing is left to resume)."""
+    with gathered(model):  # ZeRO-3 shards parameters; every rank takes part in gathering them
+        if trainer.is_global_zero:
+            save(model, processor, output_dir)
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+
+
 def fit_stage(common: CommonTrainConfig, stage: StageConfig, repo: Path, logger=None, progress: bool = True,
               callbacks: list | None = None) -> tuple[StageModule, MixtureDataModule, LossCurve]:
     """Train one stage; returns the trained module, its data module (with data stats) and the loss curve."""
@@ -40,36 +84,10 @@ def fit_stage(common: CommonTrainConfig, stage: StageConfig, repo: Path, logger=
     data = MixtureDataModule(common, stage, processor, repo)
     checkpoint_dir = repo / stage.checkpoint_dir
     curve = LossCurve()
-    checkpointing = ModelCheckpoint(dirpath=checkpoint_dir, every_n_train_steps=stage.checkpoint_every,
-                                    save_last=True, save_top_k=0)
-    trainer = pl.Trainer(
-        accelerator=common.accelerator,
-        devices=common.devices,
-        num_nodes=common.num_nodes,
-        strategy=make_strategy(common.strategy),
-        precision=common.precision,
-        max_epochs=stage.epochs,
-        max_steps=stage.max_steps,
-        accumulate_grad_batches=stage.grad_accum,
-        gradient_clip_val=stage.gradient_clip or None,
-        logger=logger if logger is not None else False,
-        callbacks=[checkpointing, curve] + ([RichProgressBar()] if progress else []) + list(callbacks or []),
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        log_every_n_steps=1,
-        num_sanity_val_steps=0,
-        default_root_dir=str(checkpoint_dir),
-        use_distributed_sampler=False,  # EpochSampler splits the data across ranks itself
-    )
+    trainer = make_trainer(common, checkpoint_dir, stage.checkpoint_every, epochs=stage.epochs, max_steps=stage.max_steps,
+                           logger=logger, progress=progress, callbacks=[curve] + list(callbacks or []),
+                           accumulate_grad_batches=stage.grad_accum, gradient_clip_val=stage.gradient_clip or None)
     key = fingerprint([asdict(common), asdict(stage)], source)  # settings + starting weights
-    last = resume_point(checkpoint_dir, key)
-    if last is not None:
-        print(f"resuming from {last}")
-    elif trainer.is_global_zero:
-        mark_afresh(checkpoint_dir, key)
-    trainer.fit(module, datamodule=data, ckpt_path=str(last) if last else None)
-    with gathered(module.model):  # ZeRO-3 shards parameters; every rank takes part in gathering them
-        if trainer.is_global_zero:
-            save(module.model, processor, repo / stage.output_dir)
-            shutil.rmtree(checkpoint_dir, ignore_errors=True)  # finished: nothing left to resume
+    fit_resumably(trainer, module, data, checkpoint_dir, key)
+    save_final(trainer, module.model, processor, repo / stage.output_dir, checkpoint_dir)
     return module, data, curve
