@@ -92,6 +92,7 @@ class TrackingConfig:
 
 from lingshu.eval.config import EvalConfig  # noqa: E402
 from lingshu.model.config import ModelConfig  # noqa: E402  (they import lingshu.fields, not this module)
+from lingshu.report.config import ReportConfig  # noqa: E402
 from lingshu.rl.config import RLConfig  # noqa: E402
 from lingshu.synth.config import SynthesizeConfig  # noqa: E402
 from lingshu.train.config import TrainConfig  # noqa: E402
@@ -105,6 +106,7 @@ SECTIONS: dict[str, type] = {
     "train": TrainConfig,
     "rl": RLConfig,
     "eval": EvalConfig,
+    "report": ReportConfig,
 }
 
 

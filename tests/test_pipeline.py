@@ -66,7 +66,7 @@ def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone):
     _run(["git", "commit", "-qam", "quick training"], clone, env)
     first = _run([*dvc, "repro"], clone, env)
     assert _ran(first) == ["curate", "validate", "synthesize", "validate_synthetic", "model_init", "train_shallow",
-                           "train_deep", "train_instruct", "rl", *[f"evaluate@{c}" for c in CHECKPOINTS]]
+                           "train_deep", "train_instruct", "rl", *[f"evaluate@{c}" for c in CHECKPOINTS], "report"]
     for checkpoint in CHECKPOINTS:
         suite = json.loads((clone / f"metrics/eval/{checkpoint}.json").read_text())
         assert {b["n"] for b in suite["benchmarks"].values()} == {4}
@@ -83,13 +83,17 @@ def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone):
     assert rl["rl/rollouts"] == 2 and rl["selection/inputs"] == rl["selection/kept"] + sum(
         v for k, v in rl.items() if k.startswith("selection/rejected/"))
     assert len((clone / "plots/rl/rewards.csv").read_text().splitlines()) == 3
+    report = json.loads((clone / "metrics/report.json").read_text())
+    assert {"rl/vqa_rad/delta", "rl/vqa_rad/ci_low", "rl/group/text_qa/delta"} <= set(report)
+    assert "rl vs instruct" in (clone / "reports/summary.md").read_text()
+    assert (clone / "plots/report/progression.png").read_bytes()[:4] == b"\x89PNG"
 
     second = _run([*dvc, "repro"], clone, env)
     assert _ran(second) == []
 
     _set_params(clone / "params.yaml", {"train.instruct.lr.language_model": 0.002})
     third = _run([*dvc, "repro"], clone, env)
-    assert _ran(third) == ["train_instruct", "rl", "evaluate@instruct", "evaluate@rl"]
+    assert _ran(third) == ["train_instruct", "rl", "evaluate@instruct", "evaluate@rl", "report"]
 
     _set_params(clone / "params.yaml", {"curate.near_dup_threshold": 0.8})
     fourth = _run([*dvc, "repro"], clone, env)
@@ -98,11 +102,11 @@ def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone):
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     runs = mlflow.search_runs(experiment_names=["lingshu"], order_by=["attributes.start_time ASC"])
     stages = list(runs["tags.dvc.stage"])
-    assert stages[:18] == ["curate", "validate", "synthesize", "validate_synthetic", "model_init", "train_shallow",
-                           "train_deep", "train_instruct", "rl", *[f"evaluate@{c}" for c in CHECKPOINTS], "train_instruct",
-                           "rl", "evaluate@instruct", "evaluate@rl"]
+    assert stages[:20] == ["curate", "validate", "synthesize", "validate_synthetic", "model_init", "train_shallow",
+                           "train_deep", "train_instruct", "rl", *[f"evaluate@{c}" for c in CHECKPOINTS], "report",
+                           "train_instruct", "rl", "evaluate@instruct", "evaluate@rl", "report"]
     pipelines = list(runs["tags.lingshu.pipeline_id"])
-    assert len(set(pipelines[:14])) == 1 and pipelines[13] != pipelines[14] != pipelines[18]
+    assert len(set(pipelines[:15])) == 1 and pipelines[14] != pipelines[15] != pipelines[20]
     assert set(runs["status"]) == {"FINISHED"}
 
     client = mlflow.MlflowClient()
@@ -117,7 +121,7 @@ def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone):
     assert len(client.get_metric_history(rl_run["run_id"], "reward")) == 2
     assert rl_run["metrics.selection/kept"] > 0 and "metrics.kl" in runs.columns
     assert {Path(a.path).name for a in client.list_artifacts(rl_run["run_id"])} >= {"completions.json", "plots"}
-    instruct = runs.iloc[14]
+    instruct = runs.iloc[15]
     assert instruct["params.instruct.lr.language_model"] == "0.002"
     assert instruct["metrics.trainable_params/language_model"] > 0
     assert runs.iloc[5]["metrics.trainable_params/language_model"] == 0  # shallow: LLM frozen
@@ -125,8 +129,11 @@ def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone):
 
     evaluation = runs.iloc[12]
     assert evaluation["tags.lingshu.checkpoint"] == "instruct" and "metrics.vqa_rad/accuracy" in runs.columns
+    report_run = runs.iloc[14]
+    assert "metrics.rl/group/text_qa/delta" in runs.columns and report_run["tags.dvc.stage"] == "report"
+    assert {"summary.md", "plots"} <= {Path(a.path).name for a in client.list_artifacts(report_run["run_id"])}
 
-    curate_run = runs.iloc[18]
+    curate_run = runs.iloc[20]
     assert curate_run["params.near_dup_threshold"] == "0.8"
     assert curate_run["metrics.inputs"] == curate_run["metrics.kept"] + curate_run["metrics.rejected"]
     assert len(curate_run["tags.mlflow.source.git.commit"]) == 40

@@ -1,0 +1,49 @@
+"""What the report reads: each checkpoint's benchmark summaries and its per-question scores.
+
+The questions are the ones the evaluate stage asked (each benchmark's items up to `eval.limit`), so a
+predictions file holding answers to more questions (kept from an earlier, larger run) never widens a
+comparison, and a checkpoint missing an answer is an error rather than a smaller sample.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from lingshu.eval.config import EvalConfig
+from lingshu.eval.runner import read_predictions
+from lingshu.report.paired import item_scores
+
+
+def evaluated_ids(cfg: EvalConfig, repo: Path) -> dict[str, list[str]]:
+    """Benchmark -> the ids of the questions the evaluate stage asks, in order."""
+    import lingshu.eval.loaders  # noqa: F401  (registers the loaders)
+    from lingshu.eval.benchmark import select
+
+    return {bench.name: [item.id for item in bench.items(repo)[: cfg.limit or None]] for bench in select(list(cfg.benchmarks))}
+
+
+def benchmark_groups(cfg: EvalConfig) -> dict[str, str]:
+    from lingshu.eval.benchmark import select
+
+    return {bench.name: bench.group for bench in select(list(cfg.benchmarks))}
+
+
+def suite_scores(cfg: EvalConfig, repo: Path, checkpoint: str) -> dict[str, dict]:
+    """Benchmark -> {score, ci_low, ci_high, n, parse_fail_rate} from metrics/eval/<checkpoint>.json."""
+    path = repo / cfg.metrics_dir / f"{checkpoint}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `dvc repro evaluate@{checkpoint}` first")
+    return json.loads(path.read_text())["benchmarks"]
+
+
+def question_scores(cfg: EvalConfig, repo: Path, checkpoint: str, ids: dict[str, list[str]]) -> dict[str, dict[str, float]]:
+    """Benchmark -> question id -> score of one checkpoint, on exactly the evaluated questions."""
+    out = {}
+    for benchmark, wanted in ids.items():
+        path = repo / cfg.out_dir / checkpoint / benchmark / "predictions.jsonl"
+        try:
+            out[benchmark] = item_scores(read_predictions(path), wanted)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+    return out

@@ -1,0 +1,238 @@
+"""Paired bootstrap deltas, the ablation comparison table, and the report charts."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+from PIL import Image
+
+from lingshu.eval.metrics import mean_with_ci
+from lingshu.report.charts import delta_chart, progression_chart
+from lingshu.report.compare import compare_systems, to_markdown, to_metrics, to_rows
+from lingshu.report.paired import item_scores, paired_bootstrap
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def scores_from(flags: list[float], prefix: str = "q") -> dict[str, float]:
+    return {f"{prefix}{i}": float(flag) for i, flag in enumerate(flags)}
+
+
+def coin_flips(n: int, seed: int, p: float = 0.5) -> list[float]:
+    rng = random.Random(seed)
+    return [float(rng.random() < p) for _ in range(n)]
+
+
+# --- paired bootstrap ---
+
+def test_identical_systems_have_zero_delta_and_a_zero_interval():
+    scores = scores_from(coin_flips(100, seed=1))
+    result = paired_bootstrap(scores, dict(scores))
+    assert result.delta == 0 and result.baseline == result.variant
+    assert (result.ci_low, result.ci_high) == (0.0, 0.0)
+    assert not result.significant and result.n == 100
+    assert all(type(value) is float for value in (result.baseline, result.variant, result.delta, result.ci_low))
+
+
+def test_variant_right_on_30_more_of_100_is_significant():
+    baseline = scores_from([1.0] * 40 + [0.0] * 60)
+    variant = scores_from([1.0] * 70 + [0.0] * 30)
+    result = paired_bootstrap(baseline, variant)
+    assert result.baseline == pytest.approx(40) and result.variant == pytest.approx(70)
+    assert result.delta == pytest.approx(30)
+    assert 0 < result.ci_low < 30 < result.ci_high
+    assert result.significant
+
+
+def test_one_more_right_answer_out_of_ten_is_not_significant():
+    baseline = scores_from([1.0] * 5 + [0.0] * 5)
+    variant = scores_from([1.0] * 6 + [0.0] * 4)
+    result = paired_bootstrap(baseline, variant)
+    assert result.delta == pytest.approx(10)
+    assert result.ci_low <= 0 <= result.ci_high
+    assert not result.significant
+
+
+def test_paired_interval_is_narrower_than_two_independent_intervals_when_hard_questions_are_shared():
+    # Both systems right on the same 100 easy questions and wrong on the same 90 hard ones; the variant
+    # also gets 10 of the middle questions the baseline misses.
+    baseline_flags = [1.0] * 100 + [0.0] * 100
+    variant_flags = [1.0] * 110 + [0.0] * 90
+    paired = paired_bootstrap(scores_from(baseline_flags), scores_from(variant_flags))
+    baseline_ci, variant_ci = mean_with_ci(baseline_flags), mean_with_ci(variant_flags)
+    baseline_width = baseline_ci["ci_high"] - baseline_ci["ci_low"]
+    variant_width = variant_ci["ci_high"] - variant_ci["ci_low"]
+    unpaired_width = math.hypot(baseline_width, variant_width)  # width of a difference of independent means
+    paired_width = paired.ci_high - paired.ci_low
+    assert paired_width < 0.5 * unpaired_width
+    assert paired_width < min(baseline_width, variant_width)
+    assert paired.significant  # the unpaired intervals overlap, yet the gain is real
+    assert baseline_ci["ci_high"] > variant_ci["ci_low"]
+
+
+def test_same_seed_same_interval_other_seed_other_interval():
+    rng = random.Random(3)
+    baseline = scores_from([rng.random() for _ in range(80)])  # ROUGE-L-like floats
+    variant = scores_from([rng.random() for _ in range(80)])
+    first, again = paired_bootstrap(baseline, variant, seed=7), paired_bootstrap(baseline, variant, seed=7)
+    assert first == again
+    other = paired_bootstrap(baseline, variant, seed=8)
+    assert (other.ci_low, other.ci_high) != (first.ci_low, first.ci_high)
+    assert other.delta == first.delta
+
+
+def test_paired_bootstrap_pairs_by_id_not_by_position():
+    baseline = {"a": 1.0, "b": 0.0, "c": 1.0}
+    variant = {"c": 1.0, "a": 1.0, "b": 0.0}  # same answers, other order
+    result = paired_bootstrap(baseline, variant)
+    assert (result.delta, result.ci_low, result.ci_high) == (0.0, 0.0, 0.0)
+
+
+def test_different_questions_are_refused_with_counts():
+    baseline = scores_from([1.0] * 10)
+    variant = scores_from([1.0] * 8)
+    with pytest.raises(ValueError, match=r"same questions.*baseline has 10, variant 8.*2 only in the baseline"):
+        paired_bootstrap(baseline, variant)
+
+
+def test_item_scores_converts_bools_and_keeps_floats():
+    predictions = {"a": {"id": "a", "correct": True}, "b": {"id": "b", "correct": False},
+                   "c": {"id": "c", "correct": 0.42}}
+    assert item_scores(predictions) == {"a": 1.0, "b": 0.0, "c": 0.42}
+    assert list(item_scores(predictions, ids=["c", "a"]).items()) == [("c", 0.42), ("a", 1.0)]
+    assert all(type(v) is float for v in item_scores(predictions).values())
+
+
+def test_item_scores_refuses_missing_ids():
+    predictions = {"a": {"id": "a", "correct": True}}
+    with pytest.raises(ValueError, match=r"2 of 3 requested ids have no prediction.*'x'"):
+        item_scores(predictions, ids=["a", "x", "y"])
+
+
+# --- comparison table ---
+
+GROUPS = {"vqa_a": "multimodal_qa", "vqa_b": "multimodal_qa", "text_a": "text_qa", "unused": "text_qa"}
+
+
+@pytest.fixture(scope="module")
+def systems() -> dict[str, dict[str, dict[str, float]]]:
+    base = {"vqa_a": [1.0] * 40 + [0.0] * 60, "vqa_b": coin_flips(60, seed=2), "text_a": coin_flips(50, seed=4)}
+    return {
+        "base": {name: scores_from(flags) for name, flags in base.items()},
+        "same": {name: scores_from(flags) for name, flags in base.items()},  # identical: nothing significant
+        "better": {"vqa_a": scores_from([1.0] * 70 + [0.0] * 30),  # +30 on vqa_a: significant
+                   "vqa_b": scores_from(base["vqa_b"]), "text_a": scores_from(base["text_a"])},
+    }
+
+
+@pytest.fixture(scope="module")
+def comparison(systems):
+    return compare_systems("base", systems, GROUPS, resamples=1000)
+
+
+def table_rows(markdown: str) -> dict[str, list[str]]:
+    rows = {}
+    for line in markdown.splitlines():
+        if line.startswith("| ") and not line.startswith("| system"):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_markdown_has_every_system_and_benchmark_and_marks_only_significant_cells(comparison):
+    markdown = to_markdown(comparison)
+    header = markdown.splitlines()[0]
+    for name in ("vqa_a", "vqa_b", "text_a", "multimodal_qa", "text_qa"):
+        assert name in header
+    rows = table_rows(markdown)
+    assert list(rows) == ["base", "same", "better"]
+    columns = ["vqa_a", "vqa_b", "text_a", "multimodal_qa", "text_qa"]
+    starred = {(system, column) for system, cells in rows.items() for column, cell in zip(columns, cells)
+               if "*" in cell}
+    expected = {(system, name) for system in ("same", "better") for name, result in comparison.benchmarks.items()
+                if result.deltas[system].significant}
+    expected |= {(system, name) for system in ("same", "better") for name, result in comparison.groups.items()
+                 if result.deltas[system].significant}
+    assert ("better", "vqa_a") in expected and not any(system == "same" for system, _ in expected)
+    assert starred == expected
+    assert rows["base"][0] == "40.0"
+    assert rows["better"][0].startswith("70.0 (+30.0 [+")
+    assert "Questions per benchmark: vqa_a 100, vqa_b 60, text_a 50" in markdown
+
+
+def test_group_scores_are_macro_averages_of_member_benchmarks(systems, comparison):
+    def mean_percent(scores):
+        return 100 * sum(scores.values()) / len(scores)
+
+    for system, per_benchmark in systems.items():
+        expected_mm = (mean_percent(per_benchmark["vqa_a"]) + mean_percent(per_benchmark["vqa_b"])) / 2
+        assert comparison.groups["multimodal_qa"].scores[system] == pytest.approx(expected_mm)
+        assert comparison.groups["text_qa"].scores[system] == pytest.approx(mean_percent(per_benchmark["text_a"]))
+    macro = comparison.groups["multimodal_qa"].deltas["better"]
+    assert macro.delta == pytest.approx(15)
+    assert macro.ci_low <= macro.delta <= macro.ci_high
+    assert comparison.groups["multimodal_qa"].benchmarks == ["vqa_a", "vqa_b"]
+
+
+def test_a_group_of_one_benchmark_has_that_benchmarks_interval(comparison):
+    single = comparison.groups["text_qa"].deltas["better"]
+    bench = comparison.benchmarks["text_a"].deltas["better"]
+    assert (single.ci_low, single.ci_high) == (bench.ci_low, bench.ci_high)
+
+
+def test_metric_names_and_rows(comparison):
+    metrics = to_metrics(comparison)
+    assert metrics["base/vqa_a/score"] == pytest.approx(40)
+    assert "base/vqa_a/delta" not in metrics
+    assert metrics["better/vqa_a/delta"] == pytest.approx(30)
+    assert metrics["better/vqa_a/ci_low"] > 0 and metrics["better/vqa_a/significant"] == 1.0
+    for key in ("score", "delta", "ci_low", "ci_high"):
+        assert f"same/text_a/{key}" in metrics
+        assert f"better/group/multimodal_qa/{key}" in metrics
+    assert metrics["better/group/multimodal_qa/delta"] == pytest.approx(15)
+    assert all(isinstance(value, float) for value in metrics.values())
+    rows = to_rows(comparison)
+    assert len(rows) == 3 * 3
+    better = next(r for r in rows if r["system"] == "better" and r["benchmark"] == "vqa_a")
+    assert better["delta"] == pytest.approx(30) and better["significant"] is True
+    assert set(better) == {"system", "benchmark", "score", "delta", "ci_low", "ci_high", "significant"}
+
+
+def test_comparison_refuses_mismatched_inputs(systems):
+    partial = {**systems, "partial": {"vqa_a": systems["base"]["vqa_a"]}}
+    with pytest.raises(ValueError, match="missing"):
+        compare_systems("base", partial, GROUPS)
+    with pytest.raises(ValueError, match="without a group.*text_a"):
+        compare_systems("base", systems, {"vqa_a": "multimodal_qa", "vqa_b": "multimodal_qa"})
+    fewer = {**systems, "fewer": {**systems["base"], "vqa_b": scores_from(coin_flips(59, seed=2))}}
+    with pytest.raises(ValueError, match="vqa_b: fewer vs base: comparisons must be on the same questions"):
+        compare_systems("base", fewer, GROUPS)
+
+
+# --- charts ---
+
+def assert_png(path, min_width=400, min_height=250):
+    data = path.read_bytes()
+    assert data.startswith(PNG_SIGNATURE) and len(data) > 5000
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        assert image.size[0] >= min_width and image.size[1] >= min_height
+
+
+def test_progression_chart_writes_a_png(tmp_path):
+    stages = ["base", "shallow", "deep", "instruct", "rl"]
+    scores = {stage: {name: {"score": 30 + 2 * i + j, "ci_low": 25 + 2 * i + j, "ci_high": 35 + 2 * i + j}
+                      for j, name in enumerate(["vqa_rad", "medqa", "pubmedqa"])}
+              for i, stage in enumerate(stages)}
+    del scores["shallow"]["medqa"]  # a benchmark missing at one stage leaves a gap, not an error
+    path = progression_chart(scores, tmp_path / "plots" / "progression.png")
+    assert path == tmp_path / "plots" / "progression.png"
+    assert_png(path)
+    assert not list(path.parent.glob("*.tmp"))
+
+
+def test_delta_chart_writes_a_png(tmp_path, comparison):
+    path = delta_chart(comparison, tmp_path / "delta.png")
+    assert_png(path)
