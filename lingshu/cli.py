@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     from lingshu.eval.command import add_parser as add_eval
 
     add_eval(commands)
+    from lingshu.report.command import add_parser as add_ablate
+
+    add_ablate(commands)
     return parser
 
 

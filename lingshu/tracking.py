@@ -23,9 +23,11 @@ SECRET_MARKERS = ("token", "secret", "password", "api_key", "apikey", "credentia
 
 
 def repo_root() -> Path:
-    """The DVC/git root: $DVC_ROOT inside a stage, else the nearest parent holding dvc.yaml or .git."""
-    if os.environ.get("DVC_ROOT"):
-        return Path(os.environ["DVC_ROOT"])
+    """The nearest parent of the working directory holding dvc.yaml or .git: where a stage reads and writes.
+
+    Not $DVC_ROOT: in a queued experiment DVC runs the stage in a temporary copy of the repo but points
+    DVC_ROOT at the original, so outputs written there would land in the user's workspace.
+    """
     here = Path.cwd().resolve()
     for candidate in (here, *here.parents):
         if (candidate / "dvc.yaml").exists() or (candidate / ".git").exists():
@@ -33,8 +35,14 @@ def repo_root() -> Path:
     return here
 
 
+def store_home(root: Path) -> Path:
+    """Where the default MLflow store lives: the user's repo. Inside a queued experiment's temporary copy
+    DVC_ROOT names the user's repo; a store in the copy would be deleted with it."""
+    return Path(os.environ.get("DVC_ROOT") or root)
+
+
 def tracking_uri(cfg: TrackingConfig, root: Path) -> str:
-    return cfg.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
+    return cfg.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{store_home(root) / 'mlflow.db'}"
 
 
 def git_commit(root: Path) -> str:
@@ -78,6 +86,29 @@ def safe_params(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if not any(m in k.lower() for m in SECRET_MARKERS)}
 
 
+def use_experiment(tracking: TrackingConfig, root: Path, name: str | None = None) -> None:
+    """Point MLflow at the store and make `name` (default: tracking.experiment) the active experiment,
+    creating it with its artifacts beside the repo's sqlite store when it is new."""
+    import mlflow
+
+    name = name or tracking.experiment
+    uri = tracking_uri(tracking, root)
+    mlflow.set_tracking_uri(uri)
+    if mlflow.get_experiment_by_name(name) is None:
+        location = (store_home(root) / tracking.artifact_dir).resolve().as_uri() if uri.startswith("sqlite:") else None
+        mlflow.create_experiment(name, artifact_location=location)
+    mlflow.set_experiment(name)
+
+
+def log_params(params: dict[str, Any]) -> None:
+    """Params of the active run, credentials dropped, in batches of MLflow's maximum size."""
+    import mlflow
+
+    items = list(safe_params(params).items())
+    for start in range(0, len(items), 100):  # MLflow caps a batch at 100 params
+        mlflow.log_params({k: str(v)[:6000] for k, v in items[start : start + 100]})
+
+
 @contextmanager
 def stage_run(stage: str, config: Any, tracking: TrackingConfig | None = None) -> Iterator[Any]:
     """An MLflow run for one stage execution, with params, standard tags and the run's status."""
@@ -85,13 +116,7 @@ def stage_run(stage: str, config: Any, tracking: TrackingConfig | None = None) -
 
     tracking = tracking or TrackingConfig()
     root = repo_root()
-    mlflow.set_tracking_uri(tracking_uri(tracking, root))
-    if mlflow.get_experiment_by_name(tracking.experiment) is None:
-        location = None
-        if tracking_uri(tracking, root).startswith("sqlite:"):
-            location = (root / tracking.artifact_dir).resolve().as_uri()
-        mlflow.create_experiment(tracking.experiment, artifact_location=location)
-    mlflow.set_experiment(tracking.experiment)
+    use_experiment(tracking, root)
     tags = {
         "lingshu.pipeline_id": pipeline_id(),
         "lingshu.stage": stage,
@@ -101,8 +126,5 @@ def stage_run(stage: str, config: Any, tracking: TrackingConfig | None = None) -
     if os.environ.get("DVC_EXP_NAME"):
         tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
     with mlflow.start_run(run_name=stage, tags=tags) as run:
-        params = safe_params(flatten(config))
-        items = list(params.items())
-        for start in range(0, len(items), 100):  # MLflow caps a batch at 100 params
-            mlflow.log_params({k: str(v)[:6000] for k, v in items[start : start + 100]})
+        log_params(flatten(config))
         yield run

@@ -36,13 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     import mlflow
 
     from lingshu.report.charts import delta_chart, progression_chart
-    from lingshu.report.collect import benchmark_groups, evaluated_ids, question_scores, suite_scores
+    from lingshu.report.collect import benchmark_groups, evaluated_ids, question_scores, suite_scores, workspace
     from lingshu.report.compare import compare_systems, to_markdown, to_metrics, to_rows
 
     with stage_run("report", cfg, load_section("tracking", args.params)):
-        suites = {c: suite_scores(evaluation, repo, c) for c in cfg.checkpoints}
+        suites = {c: suite_scores(evaluation, c, workspace(repo)) for c in cfg.checkpoints}
         ids = evaluated_ids(evaluation, repo)
-        systems = {c: question_scores(evaluation, repo, c, ids) for c in [cfg.baseline, *cfg.compare]}
+        systems = {c: question_scores(evaluation, c, ids, workspace(repo)) for c in [cfg.baseline, *cfg.compare]}
         comparison = compare_systems(cfg.baseline, systems, benchmark_groups(evaluation), cfg.resamples, cfg.seed)
         plots = repo / cfg.plots_dir
         progression_chart(suites, plots / "progression.png")

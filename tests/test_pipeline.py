@@ -139,3 +139,28 @@ def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone):
     assert len(curate_run["tags.mlflow.source.git.commit"]) == 40
     artifacts = client.list_artifacts(curate_run["run_id"], "plots")
     assert {Path(a.path).name for a in artifacts} == {"distribution.png", "distribution.csv"}
+
+    # Declared ablations run as queued DVC experiments. A variant of the instruction mixture re-runs
+    # instruction tuning and its evaluation only; every other stage comes from the cache.
+    lingshu = [sys.executable, "-m", "lingshu.cli", "ablate", "--resamples", "200"]
+    refused = subprocess.run([*lingshu, "--only", "no-general-text"], cwd=clone, env=env, capture_output=True, text=True)
+    assert refused.returncode != 0 and "must be committed" in refused.stderr  # variants start from the last commit
+    for cmd in (["git", "add", "-A"], ["git", "commit", "-qm", "full model"]):
+        _run(cmd, clone, env)
+    _run([*lingshu, "--only", "no-general-text", "rl-vs-sft"], clone, env)
+    variant_stages = mlflow.search_runs(experiment_names=["lingshu"], filter_string="tags.`dvc.exp_name` = 'no-general-text'")
+    assert sorted(variant_stages["tags.dvc.stage"]) == ["evaluate@instruct", "train_instruct"]
+    assert "no-general-text" in _run([*dvc, "exp", "show", "--no-pager", "--md"], clone, env)
+    ablations = json.loads((clone / "metrics/ablations.json").read_text())
+    assert {"no-general-text/vqa_rad/delta", "no-general-text/vqa_rad/ci_low", "rl-vs-sft/group/text_qa/delta"} <= set(ablations)
+    assert "no-general-text" in (clone / "reports/ablations.md").read_text()
+    assert (clone / "plots/ablations/deltas.png").read_bytes()[:4] == b"\x89PNG"
+
+    _run([*lingshu, "--only", "no-general-text", "rl-vs-sft", "--report-only"], clone, env)  # replaces, never duplicates
+    summaries = mlflow.search_runs(experiment_names=["lingshu-ablations"])
+    systems = summaries[summaries["tags.lingshu.variant"].notna()]
+    assert sorted(systems["tags.lingshu.variant"]) == ["full", "no-general-text", "rl-vs-sft"]
+    variant = systems[systems["tags.lingshu.variant"] == "no-general-text"].iloc[0]
+    assert variant["params.train.instruct.groups.general_text"] == "0" and variant["tags.dvc.exp_name"] == "no-general-text"
+    assert len(variant["tags.dvc.baseline_rev"]) == 40
+    assert variant["metrics.vqa_rad/score"] >= 0 and "metrics.vqa_rad/delta" in summaries.columns

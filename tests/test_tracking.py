@@ -61,3 +61,19 @@ def test_stage_run_logs_to_a_tracking_server(tracking_server, monkeypatch, tmp_p
     assert run["tags.lingshu.pipeline_id"] == "pipe-1" and run["tags.dvc.stage"] == "curate"
     assert run["params.lr"] == "0.1" and "params.api_key" not in runs.columns
     assert run["metrics.kept"] == 3
+
+
+def test_a_queued_experiments_copy_writes_its_own_outputs_but_logs_to_the_users_store(tmp_path, monkeypatch):
+    """DVC runs a queued experiment in a temporary copy with DVC_ROOT naming the user's repo."""
+    from lingshu.config import TrackingConfig
+    from lingshu.tracking import repo_root, tracking_uri
+
+    user_repo, copy = tmp_path / "repo", tmp_path / "repo/.dvc/tmp/exps/tmp123"
+    copy.mkdir(parents=True)
+    (user_repo / "dvc.yaml").write_text("stages: {}\n")
+    (copy / "dvc.yaml").write_text("stages: {}\n")
+    monkeypatch.chdir(copy)
+    monkeypatch.setenv("DVC_ROOT", str(user_repo))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert repo_root() == copy
+    assert tracking_uri(TrackingConfig(), repo_root()) == f"sqlite:///{user_repo / 'mlflow.db'}"

@@ -45,10 +45,10 @@ def prompt_hash(text: str, images: list[Path]) -> str:
 
 def read_predictions(path: Path) -> dict[str, dict]:
     """Records by id; a torn last line (a kill mid-write) is ignored and will be redone."""
-    return _parse_predictions(path.read_text() if path.exists() else "")
+    return parse_predictions(path.read_text() if path.exists() else "")
 
 
-def _parse_predictions(text: str) -> dict[str, dict]:
+def parse_predictions(text: str) -> dict[str, dict]:
     records: dict[str, dict] = {}
     for line in text.splitlines():
         try:
@@ -84,7 +84,7 @@ def generate(bench: Benchmark, items: list[EvalItem], backend, out_dir: Path, pr
     path = out_dir / bench.name / "predictions.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     text = path.read_text() if path.exists() else ""
-    done = _parse_predictions(text)
+    done = parse_predictions(text)
     if text and not text.endswith("\n"):  # drop a torn last line
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in done.values()))
     pending = []

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 from lingshu.eval.config import EvalConfig
-from lingshu.eval.runner import read_predictions
+from lingshu.eval.runner import parse_predictions
 from lingshu.report.paired import item_scores
 
 
@@ -29,21 +30,29 @@ def benchmark_groups(cfg: EvalConfig) -> dict[str, str]:
     return {bench.name: bench.group for bench in select(list(cfg.benchmarks))}
 
 
-def suite_scores(cfg: EvalConfig, repo: Path, checkpoint: str) -> dict[str, dict]:
+Reader = Callable[[str], str]  # repo-relative path -> text (the workspace's, or an experiment commit's)
+
+
+def workspace(repo: Path) -> Reader:
+    return lambda path: (repo / path).read_text()
+
+
+def suite_scores(cfg: EvalConfig, checkpoint: str, read: Reader) -> dict[str, dict]:
     """Benchmark -> {score, ci_low, ci_high, n, parse_fail_rate} from metrics/eval/<checkpoint>.json."""
-    path = repo / cfg.metrics_dir / f"{checkpoint}.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run `dvc repro evaluate@{checkpoint}` first")
-    return json.loads(path.read_text())["benchmarks"]
+    path = f"{cfg.metrics_dir}/{checkpoint}.json"
+    try:
+        return json.loads(read(path))["benchmarks"]
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing: run `dvc repro evaluate@{checkpoint}` first") from None
 
 
-def question_scores(cfg: EvalConfig, repo: Path, checkpoint: str, ids: dict[str, list[str]]) -> dict[str, dict[str, float]]:
+def question_scores(cfg: EvalConfig, checkpoint: str, ids: dict[str, list[str]], read: Reader) -> dict[str, dict[str, float]]:
     """Benchmark -> question id -> score of one checkpoint, on exactly the evaluated questions."""
     out = {}
     for benchmark, wanted in ids.items():
-        path = repo / cfg.out_dir / checkpoint / benchmark / "predictions.jsonl"
+        path = f"{cfg.out_dir}/{checkpoint}/{benchmark}/predictions.jsonl"
         try:
-            out[benchmark] = item_scores(read_predictions(path), wanted)
-        except ValueError as exc:
+            out[benchmark] = item_scores(parse_predictions(read(path)), wanted)
+        except (ValueError, FileNotFoundError) as exc:
             raise ValueError(f"{path}: {exc}") from None
     return out
