@@ -119,19 +119,23 @@ def load_section(section: str, params_file: str | Path = "params.yaml", override
 
     Unknown keys and wrongly typed values raise ConfigError naming the file and the key.
     """
+    params_file = Path(params_file)
+    raw = OmegaConf.load(params_file) if params_file.exists() else OmegaConf.create({})
+    return build_section(section, raw.get(section, {}), str(params_file), overrides)
+
+
+def build_section(section: str, values: Any, source: str, overrides: list[str] | None = None) -> Any:
+    """One section's dataclass from its raw values (a mapping as read from a params file named `source`)."""
     schema = SECTIONS.get(section)
     if schema is None:
         raise ConfigError(f"unknown params section {section!r}; known: {', '.join(SECTIONS)}")
-    params_file = Path(params_file)
-    raw = OmegaConf.load(params_file) if params_file.exists() else OmegaConf.create({})
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(schema), raw.get(section, {}) or {})
+        merged = OmegaConf.merge(OmegaConf.structured(schema), values or {})
         if overrides:
             merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
-        obj = OmegaConf.to_object(merged)
+        return OmegaConf.to_object(merged)
     except OmegaConfBaseException as exc:
-        raise ConfigError(f"{params_file}: section {section!r}: {exc}") from exc
-    return obj
+        raise ConfigError(f"{source}: section {section!r}: {exc}") from exc
 
 
 def load_params(params_file: str | Path = "params.yaml") -> dict[str, Any]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from lingshu.config import flatten
+from lingshu.config import build_section, flatten
 from lingshu.io import atomic_write_bytes, atomic_write_csv, atomic_write_json
 from lingshu.report.collect import Reader, benchmark_groups, evaluated_ids, question_scores, suite_scores, workspace
 from lingshu.report.compare import Comparison, compare_systems, to_markdown, to_metrics, to_rows
@@ -106,14 +106,15 @@ def log_summary_runs(repo: Path, systems: list[System], comparison: Comparison, 
         rev = system.finished.rev if system.finished else git_commit(repo)
         for old in client.search_runs([experiment_id], f"tags.`lingshu.variant` = '{system.name}'"):
             client.delete_run(old.info.run_id)
-        params = flatten(yaml.safe_load(system.read("params.yaml")) or {})
+        params = yaml.safe_load(system.read("params.yaml")) or {}
         tags = {"lingshu.variant": system.name, "lingshu.label": system.label, "lingshu.checkpoint": system.checkpoint,
                 "dvc.exp_name": system.finished.name if system.finished else "(workspace)",
                 "dvc.baseline_rev": system.finished.baseline if system.finished else rev,
                 "mlflow.source.git.commit": rev}
         with mlflow.start_run(run_name=system.name, tags=tags):
-            log_params(params)
-            suite = suite_scores(_eval_cfg(system), system.checkpoint, system.read)
+            log_params(flatten(params))
+            evaluation = build_section("eval", params.get("eval"), f"{system.name}: params.yaml")  # as that system ran
+            suite = suite_scores(evaluation, system.checkpoint, system.read)
             values = {f"{b}/{k}": float(r[k]) for b, r in suite.items() for k in ("score", "ci_low", "ci_high")}
             prefix = f"{system.name}/"
             values |= {k[len(prefix):]: float(v) for k, v in metrics.items() if k.startswith(prefix)}
@@ -122,13 +123,3 @@ def log_summary_runs(repo: Path, systems: list[System], comparison: Comparison, 
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         for path in outputs:
             mlflow.log_artifact(str(path))
-
-
-def _eval_cfg(system: System):
-    """The eval section as that system ran it (its params.yaml)."""
-    from omegaconf import OmegaConf
-
-    from lingshu.eval.config import EvalConfig
-
-    raw = (yaml.safe_load(system.read("params.yaml")) or {}).get("eval", {})
-    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(EvalConfig), raw))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from lingshu.rl.grpo import token_logps
-from lingshu.train.chat import Encoded, left_padded
+from lingshu.train.chat import Encoded, image_inputs, left_padded
 
 
 @dataclass
@@ -39,13 +39,9 @@ class Rollout:
     def model_inputs(self, rows: list[int], image_token_id: int) -> dict:
         """Forward-pass inputs of the given rows: prompt and completion concatenated, their images in order."""
         ids = torch.cat([self.prompt_ids[rows], self.completion_ids[rows]], dim=1)
-        inputs = {"input_ids": ids, "attention_mask": torch.cat([self.prompt_mask[rows], self.completion_mask[rows]], dim=1),
-                  "mm_token_type_ids": (ids == image_token_id).long()}
-        with_images = [self.prompts[r] for r in rows if self.prompts[r].n_images]
-        if with_images:
-            inputs["pixel_values"] = torch.cat([e.pixel_values for e in with_images])
-            inputs["image_grid_thw"] = torch.cat([e.image_grid_thw for e in with_images])
-        return inputs
+        mask = torch.cat([self.prompt_mask[rows], self.completion_mask[rows]], dim=1)
+        return {"input_ids": ids, "attention_mask": mask, "mm_token_type_ids": (ids == image_token_id).long()} | image_inputs(
+            [self.prompts[r] for r in rows])
 
 
 def completion_mask(completion_ids: torch.Tensor, eos_id: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -10,11 +10,9 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import asdict
-from functools import lru_cache
 from pathlib import Path
 
 import pytorch_lightning as pl
-from PIL import Image
 from torch.utils.data import Dataset
 
 from lingshu.fingerprint import fingerprint
@@ -23,7 +21,7 @@ from lingshu.rl.config import RLConfig
 from lingshu.rl.module import GRPOModule
 from lingshu.rl.rewards import reward_functions
 from lingshu.rl.selection import Selection, VerifiablePrompt, select_prompts
-from lingshu.train.chat import Encoded, encode, fit_to_processor, load_images
+from lingshu.train.chat import Encoded, FittedImages, encode
 from lingshu.train.config import CommonTrainConfig
 from lingshu.train.datamodule import EpochSampler, ResumableLoader, measure
 from lingshu.train.run import fit_resumably, make_trainer, save_final
@@ -37,11 +35,8 @@ class PromptDataset(Dataset):
     """Prompt i -> (the prompt, its encoded generation input); decoded images are cached, as in training."""
 
     def __init__(self, prompts: list[VerifiablePrompt], processor, store, system_prompt: str, image_cache: int = 2048):
-        self.prompts, self.processor, self.store, self.system_prompt = prompts, processor, store, system_prompt
-        self.image = lru_cache(maxsize=image_cache)(self._image)
-
-    def _image(self, key: str) -> Image.Image:
-        return fit_to_processor(load_images([key], self.store)[0], self.processor.image_processor)
+        self.prompts, self.processor, self.system_prompt = prompts, processor, system_prompt
+        self.image = FittedImages(store, processor.image_processor, image_cache)
 
     def __len__(self) -> int:
         return len(self.prompts)

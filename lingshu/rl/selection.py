@@ -20,7 +20,7 @@ import random
 import re
 import statistics
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -187,7 +187,7 @@ def select_prompts(table_dirs: list[Path], cfg: SelectionConfig,
         kept_ids = {id(p) for p in kept}
         prompts = [p for p in prompts if p.format != "yes_no" or id(p) in kept_ids]
     if cfg.balance_ratio > 0 and cfg.balance_by:
-        unknown = sorted(set(cfg.balance_by) - set(asdict(prompts[0]) if prompts else {}))
+        unknown = sorted(set(cfg.balance_by) - {f.name for f in fields(VerifiablePrompt)}) if prompts else []
         if unknown:
             raise ValueError(f"rl.selection.balance_by: unknown field(s) {unknown}")
         cells: dict[tuple, list] = {}

@@ -10,6 +10,7 @@ generation time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -66,6 +67,24 @@ def load_images(keys: list[str], store: Path | ImageFolders, blank: bool = False
             img = img.convert("RGB")
         images.append(Image.new("RGB", img.size) if blank else img)
     return images
+
+
+class FittedImages:
+    """Store key -> the image decoded and resized for the processor, with the last `maxsize` kept.
+
+    Instruction and RL data ask many questions about the same image, and decoding a full-size
+    radiograph costs more than the tiny model's step.
+    """
+
+    def __init__(self, store: Path | ImageFolders, image_processor, maxsize: int = 4096):
+        self.store, self.image_processor = store, image_processor
+        self._cached = lru_cache(maxsize=maxsize)(self._load)
+
+    def _load(self, key: str) -> Image.Image:
+        return fit_to_processor(load_images([key], self.store)[0], self.image_processor)
+
+    def __call__(self, key: str) -> Image.Image:
+        return self._cached(key)
 
 
 def fit_to_processor(image: Image.Image, image_processor) -> Image.Image:
@@ -135,9 +154,13 @@ def left_padded(encoded: list[Encoded], pad_id: int, image_token_id: int) -> dic
     for i, e in enumerate(encoded):
         ids[i, width - len(e):] = torch.tensor(e.input_ids)
         mask[i, width - len(e):] = 1
-    inputs = {"input_ids": ids, "attention_mask": mask, "mm_token_type_ids": (ids == image_token_id).long()}
+    return {"input_ids": ids, "attention_mask": mask, "mm_token_type_ids": (ids == image_token_id).long()} | image_inputs(encoded)
+
+
+def image_inputs(encoded: list[Encoded]) -> dict:
+    """pixel_values and image_grid_thw of the samples' images, in sample order (empty without images)."""
     with_images = [e for e in encoded if e.n_images]
-    if with_images:
-        inputs["pixel_values"] = torch.cat([e.pixel_values for e in with_images])
-        inputs["image_grid_thw"] = torch.cat([e.image_grid_thw for e in with_images])
-    return inputs
+    if not with_images:
+        return {}
+    return {"pixel_values": torch.cat([e.pixel_values for e in with_images]),
+            "image_grid_thw": torch.cat([e.image_grid_thw for e in with_images])}

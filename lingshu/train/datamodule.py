@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from functools import lru_cache
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -19,7 +18,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from lingshu.train.chat import IGNORE, Encoded, encode, fit_to_processor, load_images, render
+from lingshu.train.chat import IGNORE, Encoded, FittedImages, encode, image_inputs, render
 from lingshu.train.config import CommonTrainConfig, StageConfig
 from lingshu.train.mixture import select
 from lingshu.train.packing import first_fit_decreasing
@@ -49,16 +48,12 @@ def collate(units: list[list[Encoded]], pad_id: int, image_token_id: int, packed
         input_ids[i, : len(ids)] = torch.tensor(ids)
         label_t[i, : len(lab)] = torch.tensor(lab)
         attention[i, : len(ids)] = 1
-    encoded = [e for unit in units for e in unit if e.n_images]
     batch = {
         "input_ids": input_ids,
         "labels": label_t,
         "mm_token_type_ids": (input_ids == image_token_id).long(),
         "n_tokens": int(attention.sum()),
-    }
-    if encoded:
-        batch["pixel_values"] = torch.cat([e.pixel_values for e in encoded])
-        batch["image_grid_thw"] = torch.cat([e.image_grid_thw for e in encoded])
+    } | image_inputs([e for unit in units for e in unit])
     if packed:
         batch["segments"] = [[len(e) for e in unit] for unit in units]
     else:
@@ -69,18 +64,14 @@ def collate(units: list[list[Encoded]], pad_id: int, image_token_id: int, packed
 class RowDataset(Dataset):
     """Row i -> the encoded samples of that row (a row is one sample, or several when packing).
 
-    Decoded, resized images are kept in a bounded cache: instruction data asks many questions about
-    the same image, and decoding a full-size radiograph costs more than the tiny model's step.
+    Decoded, resized images are kept in a bounded cache (FittedImages).
     """
 
     def __init__(self, samples: list[dict], rows: list[list[int]], processor, store: Path, max_length: int,
                  system_prompt: str, image_cache: int = 4096):
         self.samples, self.rows, self.processor = samples, rows, processor
-        self.store, self.max_length, self.system_prompt = store, max_length, system_prompt
-        self.image = lru_cache(maxsize=image_cache)(self._image)
-
-    def _image(self, key: str) -> Image.Image:
-        return fit_to_processor(load_images([key], self.store)[0], self.processor.image_processor)
+        self.max_length, self.system_prompt = max_length, system_prompt
+        self.image = FittedImages(store, processor.image_processor, image_cache)
 
     def __len__(self) -> int:
         return len(self.rows)
