@@ -4,6 +4,7 @@
 `--scope synthetic|all` on the synthesize outputs too (what the validate stages do, without MLflow logging), optionally re-curating first — a pull-request workflow
 runs it when data sources or checks change. `lingshu params` prints every params.yaml field with its help.
 `lingshu eval` scores any Hugging Face model on benchmarks (see lingshu/eval/command.py).
+`lingshu profile` lists, checks and applies the profiles of profiles/ (see lingshu/profiles.py).
 """
 
 from __future__ import annotations
@@ -82,12 +83,21 @@ def build_parser() -> argparse.ArgumentParser:
     from lingshu.report.command import add_parser as add_ablate
 
     add_ablate(commands)
+    from lingshu.profiles import add_parser as add_profile
+
+    add_profile(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cut = argv.index("--") if "--" in argv else len(argv)  # what follows `--` goes to the program a command starts
+    parser = build_parser()
+    args = parser.parse_args(argv[:cut])
+    args.passthrough = argv[cut + 1:]
+    if args.passthrough and args.command != "profile":
+        parser.error(f"lingshu {args.command} takes no arguments after --")
     return args.func(args)
 
 

@@ -64,6 +64,12 @@ class CurateConfig:
     decontaminate: str = doc("drop", "drop: remove training samples overlapping a benchmark test split; report: keep and count them.")
     decontam_threshold: float = doc(0.9, "Estimated Jaccard similarity above which a question matches a benchmark question.")
     deidentify: bool = doc(True, "Replace names, dates, record numbers, phone numbers and e-mails in free text.")
+    workers: int = doc(1, "Processes that screen records (images, de-identification, MinHashes) on disjoint shards; "
+                          "1 runs in the stage's own process. Any number gives the same result.")
+    lsh_storage: str = doc("memory", "Where the near-duplicate MinHash LSH lives: memory (the stage's process) or redis "
+                                     "(one index shared by all workers, at the URL in the variable redis_url_env names).")
+    redis_url_env: str = doc("LINGSHU_REDIS_URL", "Name of the environment variable holding the Redis URL "
+                                                  "(redis://host:port/db) for lsh_storage: redis; never put the URL itself in params.")
     modality: ModalityConfig = field(
         default_factory=ModalityConfig, metadata={"help": "Fallback modality classifier settings."}
     )

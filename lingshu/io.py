@@ -1,4 +1,5 @@
-"""Atomic file writes: a stage killed mid-write never leaves a half-written output behind."""
+"""Atomic file writes (a stage killed mid-write never leaves a half-written output behind), and the one
+reader of the YAML files users declare things in (benchmarks, ablations, profiles)."""
 
 from __future__ import annotations
 
@@ -53,3 +54,16 @@ def write_parquet(path: str | Path, rows: list[dict], schema: pa.Schema) -> None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_yaml_mapping(path: Path) -> dict:
+    """A declaration file's top-level mapping; ValueError naming the file when it is not valid YAML or no mapping."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping of keys to values, found {type(raw).__name__}")
+    return raw

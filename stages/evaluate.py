@@ -34,10 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     model_dir = repo / cfg.checkpoints_dir / args.checkpoint
     out = repo / cfg.out_dir / args.checkpoint
     settings = {k: v for k, v in asdict(cfg).items() if k in ("protocol", "backend", "max_new_tokens", "dtype")}
+    options = cfg.backend_options()  # a setting the backend cannot take fails here, before any run is opened
     with stage_run(f"evaluate@{args.checkpoint}", cfg, load_section("tracking", args.params)):
         mlflow.set_tag("lingshu.checkpoint", args.checkpoint)
         resumed = start_or_resume(out, fingerprint(settings, model_dir))
-        backend = make_backend(cfg.backend, str(model_dir), dtype=cfg.dtype, max_new_tokens=cfg.max_new_tokens)
+        backend = make_backend(cfg.backend, str(model_dir), **options)
         results = []
         for bench in select(list(cfg.benchmarks)):
             items = bench.items(repo)[: cfg.limit or None]

@@ -12,6 +12,7 @@ import sys
 
 from lingshu.config import load_section
 from lingshu.io import atomic_write_csv, atomic_write_json
+from lingshu.ranks import is_global_zero
 from lingshu.tracking import repo_root, stage_run
 
 
@@ -31,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     from lingshu.rl.run import fit_rl
     from lingshu.train.heldout import measure_heldout
 
+    if not is_global_zero():  # another process of a multi-process launch: train, then leave the reporting to rank 0
+        fit_rl(common, cfg, repo, progress=False)
+        return 0
     with stage_run("rl", {"common": common, "rl": cfg}, tracking) as run:
         logger = MLFlowLogger(experiment_name=tracking.experiment, tracking_uri=mlflow.get_tracking_uri(),
                               run_id=run.info.run_id)

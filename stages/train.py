@@ -4,6 +4,7 @@ Thin entry point: load `train.common` and `train.<stage>` (plus `key=value` over
 previous stage's checkpoint (resuming from this stage's last checkpoint if a run was interrupted),
 save models/<stage>, and write the held-out metrics and the loss curve. Loss, learning rates,
 tokens/s and trainable parameters per module go to MLflow through Lightning's MLflow logger.
+Under a multi-process launch (Lightning's, srun, torchrun) only global rank 0 reports (lingshu/ranks.py).
 """
 
 import argparse
@@ -11,6 +12,7 @@ import sys
 
 from lingshu.config import load_section
 from lingshu.io import atomic_write_json
+from lingshu.ranks import is_global_zero
 from lingshu.tracking import repo_root, stage_run
 
 STAGES = ("shallow", "deep", "instruct")
@@ -33,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     from lingshu.train.heldout import measure_heldout
     from lingshu.train.run import fit_stage
 
+    if not is_global_zero():  # another process of a multi-process launch: train, then leave the reporting to rank 0
+        fit_stage(train.common, stage, repo, progress=False)
+        return 0
     with stage_run(f"train_{args.stage}", {"common": train.common, args.stage: stage}, tracking) as run:
         logger = MLFlowLogger(experiment_name=tracking.experiment, tracking_uri=mlflow.get_tracking_uri(),
                               run_id=run.info.run_id)

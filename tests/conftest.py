@@ -1,10 +1,15 @@
-"""Shared fixtures: offline, repo-local caches, and curate configs that write into a temp folder."""
+"""Shared fixtures: offline, repo-local caches, curate configs that write into a temp folder, and fresh
+git copies of the repo for the end-to-end tests."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -39,6 +44,43 @@ def curate_cfg(tmp_path):
 @pytest.fixture(autouse=True)
 def _isolated_mlflow(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+
+# --- a fresh copy of the repo for end-to-end runs --------------------------------------------------------
+
+class Clone(NamedTuple):
+    """A git repository holding the project's files (no DVC outputs, no dvc.lock) and the environment its
+    commands run with: the venv first on PATH, MLflow logging to a sqlite store inside it."""
+
+    root: Path
+    env: dict[str, str]
+
+    def run(self, cmd: list[str], cwd: Path | None = None) -> str:
+        """Run `cmd` in the clone (or `cwd`); fail the test with the output's tail unless it succeeds."""
+        out = subprocess.run(cmd, cwd=cwd or self.root, env=self.env, capture_output=True, text=True, timeout=900)
+        assert out.returncode == 0, f"{cmd} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+        return out.stdout + out.stderr
+
+
+@pytest.fixture
+def fresh_clone(tmp_path) -> Clone:
+    """The repo's git-tracked and untracked-but-not-ignored files, committed to a new git repo in tmp_path."""
+    root = tmp_path / "clone"
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, files):
+        if (REPO / name).is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, root / name)
+    (root / "dvc.lock").unlink(missing_ok=True)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    env.pop("DVC_ROOT", None)
+    clone = Clone(root, env)
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "clone"]):
+        clone.run(cmd)
+    return clone
 
 
 # --- training fixtures: a small curated corpus from real VQA-RAD records and a tiny model -------------

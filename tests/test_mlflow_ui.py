@@ -12,33 +12,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.services import debian_programs, free_port, http_ok, wait_until
+
 pytestmark = pytest.mark.slow
 
 VARIANTS = {"full": 0, "no-medical-text": -3, "no-general-text": 1}  # system -> questions gained vs full
-
-
-def _chromium() -> tuple[str, str]:
-    """Paths of chromium and chromedriver, installing Debian's packages when they are missing."""
-    found = (shutil.which("chromium"), shutil.which("chromedriver"))
-    if not all(found) and os.geteuid() == 0 and shutil.which("apt-get"):
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"], env=env, capture_output=True)
-        found = (shutil.which("chromium"), shutil.which("chromedriver"))
-    if not all(found):
-        pytest.skip("Chromium cannot be installed here: needs Debian's chromium and chromium-driver packages "
-                    "(apt-get as root)")
-    return found
 
 
 def _summary_runs(uri: str) -> None:
@@ -64,27 +49,8 @@ def _summary_runs(uri: str) -> None:
     log_summary_runs(Path.cwd(), systems, comparison, TrackingConfig(experiment="lingshu"), [])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for(url: str, server: subprocess.Popen, seconds: float = 120) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"mlflow ui exited with {server.returncode}: {server.stdout.read()[-2000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(1)
-    raise TimeoutError(f"mlflow ui did not answer at {url} within {seconds} s")
-
-
 def test_run_comparison_in_the_mlflow_ui_shows_every_variant_and_its_metrics(tmp_path, monkeypatch):
-    chromium, chromedriver = _chromium()
+    chromium, chromedriver = debian_programs(["chromium", "chromium-driver"], ["chromium", "chromedriver"])
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import WebDriverWait
@@ -99,7 +65,7 @@ def test_run_comparison_in_the_mlflow_ui_shows_every_variant_and_its_metrics(tmp
     runs = mlflow.search_runs([experiment.experiment_id], filter_string="tags.`lingshu.variant` != ''")
     assert sorted(runs["tags.lingshu.variant"]) == sorted(VARIANTS)
 
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--host", "127.0.0.1", "--port", str(port),
                                "--backend-store-uri", uri, "--workers", "1"],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
@@ -109,7 +75,7 @@ def test_run_comparison_in_the_mlflow_ui_shows_every_variant_and_its_metrics(tmp
         options.add_argument(flag)
     driver = None
     try:
-        _wait_for(f"http://127.0.0.1:{port}/health", server)
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/health"), "mlflow ui", server)
         driver = webdriver.Chrome(service=Service(chromedriver), options=options)
         query = urllib.parse.urlencode({"runs": json.dumps(list(runs["run_id"])),
                                         "experiments": json.dumps([experiment.experiment_id])})

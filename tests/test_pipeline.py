@@ -1,8 +1,6 @@
 """End to end: `dvc repro` in a fresh copy of the repo, caching, param-driven re-runs, MLflow runs."""
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,31 +8,6 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.slow
-
-
-def _run(cmd, cwd, env):
-    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, f"{cmd} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
-    return out.stdout + out.stderr
-
-
-@pytest.fixture
-def fresh_clone(repo, tmp_path):
-    clone = tmp_path / "clone"
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=repo,
-                           capture_output=True, check=True).stdout.decode().split("\0")
-    for name in filter(None, files):
-        if (repo / name).is_file():
-            (clone / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(repo / name, clone / name)
-    (clone / "dvc.lock").unlink(missing_ok=True)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-           "MLFLOW_TRACKING_URI": f"sqlite:///{clone / 'mlflow.db'}", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-    env.pop("DVC_ROOT", None)
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "clone"]):
-        _run(cmd, clone, env)
-    return clone, env
 
 
 # Training kept to a few steps so the pipeline's mechanics, not the model's quality, are what is tested.
@@ -57,14 +30,37 @@ def _ran(output: str) -> list[str]:
     return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")]
 
 
-def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone):
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _push_then_pull_into_a_new_clone(clone, tmp_path: Path) -> None:
+    """`dvc push` to a local remote (an S3/GCS/Azure URL on a cluster), then `git clone` + `dvc pull` elsewhere:
+    the new copy holds the same data, checkpoints and predictions, byte for byte, and reproduces nothing."""
+    dvc = [sys.executable, "-m", "dvc"]
+    clone.run([*dvc, "remote", "add", "-d", "storage", str(tmp_path / "dvc-remote")])
+    for cmd in (["git", "add", "-A"], ["git", "commit", "-qm", "DVC remote"], [*dvc, "push"]):
+        clone.run(cmd)
+    copy = tmp_path / "pulled"
+    clone.run(["git", "clone", "-q", str(clone.root), str(copy)])
+    clone.run([*dvc, "pull"], cwd=copy)
+    assert "Data and pipelines are up to date" in clone.run([*dvc, "status"], cwd=copy)
+    assert _ran(clone.run([*dvc, "repro"], cwd=copy)) == []
+    for out in ("data/curated", "data/images", "data/synthetic", "models/instruct", "models/rl", "eval/rl"):
+        pulled = _files(copy / out)
+        assert pulled and pulled == _files(clone.root / out), out
+    assert "model.safetensors" in _files(copy / "models/instruct")
+
+
+def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone, tmp_path):
     import mlflow
 
     clone, env = fresh_clone
+    run = fresh_clone.run
     dvc = [sys.executable, "-m", "dvc"]
     _set_params(clone / "params.yaml", QUICK_TRAINING)
-    _run(["git", "commit", "-qam", "quick training"], clone, env)
-    first = _run([*dvc, "repro"], clone, env)
+    run(["git", "commit", "-qam", "quick training"])
+    first = run([*dvc, "repro"])
     assert _ran(first) == ["curate", "validate", "synthesize", "validate_synthetic", "model_init", "train_shallow",
                            "train_deep", "train_instruct", "rl", *[f"evaluate@{c}" for c in CHECKPOINTS], "report"]
     for checkpoint in CHECKPOINTS:
@@ -88,15 +84,15 @@ def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone):
     assert "rl vs instruct" in (clone / "reports/summary.md").read_text()
     assert (clone / "plots/report/progression.png").read_bytes()[:4] == b"\x89PNG"
 
-    second = _run([*dvc, "repro"], clone, env)
+    second = run([*dvc, "repro"])
     assert _ran(second) == []
 
     _set_params(clone / "params.yaml", {"train.instruct.lr.language_model": 0.002})
-    third = _run([*dvc, "repro"], clone, env)
+    third = run([*dvc, "repro"])
     assert _ran(third) == ["train_instruct", "rl", "evaluate@instruct", "evaluate@rl", "report"]
 
     _set_params(clone / "params.yaml", {"curate.near_dup_threshold": 0.8})
-    fourth = _run([*dvc, "repro"], clone, env)
+    fourth = run([*dvc, "repro"])
     assert _ran(fourth)[:2] == ["curate", "validate"]
 
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
@@ -146,17 +142,17 @@ def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone):
     refused = subprocess.run([*lingshu, "--only", "no-general-text"], cwd=clone, env=env, capture_output=True, text=True)
     assert refused.returncode != 0 and "must be committed" in refused.stderr  # variants start from the last commit
     for cmd in (["git", "add", "-A"], ["git", "commit", "-qm", "full model"]):
-        _run(cmd, clone, env)
-    _run([*lingshu, "--only", "no-general-text", "rl-vs-sft"], clone, env)
+        run(cmd)
+    run([*lingshu, "--only", "no-general-text", "rl-vs-sft"])
     variant_stages = mlflow.search_runs(experiment_names=["lingshu"], filter_string="tags.`dvc.exp_name` = 'no-general-text'")
     assert sorted(variant_stages["tags.dvc.stage"]) == ["evaluate@instruct", "train_instruct"]
-    assert "no-general-text" in _run([*dvc, "exp", "show", "--no-pager", "--md"], clone, env)
+    assert "no-general-text" in run([*dvc, "exp", "show", "--no-pager", "--md"])
     ablations = json.loads((clone / "metrics/ablations.json").read_text())
     assert {"no-general-text/vqa_rad/delta", "no-general-text/vqa_rad/ci_low", "rl-vs-sft/group/text_qa/delta"} <= set(ablations)
     assert "no-general-text" in (clone / "reports/ablations.md").read_text()
     assert (clone / "plots/ablations/deltas.png").read_bytes()[:4] == b"\x89PNG"
 
-    _run([*lingshu, "--only", "no-general-text", "rl-vs-sft", "--report-only"], clone, env)  # replaces, never duplicates
+    run([*lingshu, "--only", "no-general-text", "rl-vs-sft", "--report-only"])  # replaces, never duplicates
     summaries = mlflow.search_runs(experiment_names=["lingshu-ablations"])
     systems = summaries[summaries["tags.lingshu.variant"].notna()]
     assert sorted(systems["tags.lingshu.variant"]) == ["full", "no-general-text", "rl-vs-sft"]
@@ -164,3 +160,5 @@ def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone):
     assert variant["params.train.instruct.groups.general_text"] == "0" and variant["tags.dvc.exp_name"] == "no-general-text"
     assert len(variant["tags.dvc.baseline_rev"]) == 40
     assert variant["metrics.vqa_rad/score"] >= 0 and "metrics.vqa_rad/delta" in summaries.columns
+
+    _push_then_pull_into_a_new_clone(fresh_clone, tmp_path)

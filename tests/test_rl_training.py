@@ -105,3 +105,29 @@ def test_killed_rl_run_resumes_from_its_last_checkpoint_and_matches_an_uninterru
     assert resumed.history[-1]["kl"] == pytest.approx(straight.history[-1]["kl"], rel=1e-4)
     for (name, a), (_, b) in zip(resumed.model.state_dict().items(), straight.model.state_dict().items()):
         assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_ballast_row_runs_the_vision_encoder_without_changing_any_completions_log_probs(mini_repo):
+    """With several processes an image-less batch carries a blank-image prompt (lingshu/rl/rollout.py); the
+    real rows' log-probabilities must be exactly those computed without it."""
+    from lingshu.model.factory import load_model, load_processor
+    from lingshu.rl.rollout import completion_logps, sample
+    from lingshu.train.chat import encode
+    from lingshu.train.datamodule import blank_image_row
+
+    model, processor = load_model(mini_repo / "models/base"), load_processor(mini_repo / "models/base")
+    prompts = [encode([{"role": "user", "content": f"What is {i} plus {i}?"}], [], processor, 256, generation_prompt=True)
+               for i in range(2)]
+    ballast = blank_image_row(processor, 256)[0]
+    torch.manual_seed(0)
+    rollout = sample(model, processor, prompts, 2, temperature=1.0, top_p=1.0, top_k=0, max_completion_length=5)
+    assert rollout.ballast is None and len(rollout) == 4
+    calls = []
+    model.model.visual.register_forward_hook(lambda *_: calls.append(1))
+    rows = [0, 1, 2, 3]
+    plain = completion_logps(model, rollout, rows, processor.image_token_id, 1.0)
+    assert calls == []
+    rollout.ballast = ballast
+    with_ballast = completion_logps(model, rollout, rows, processor.image_token_id, 1.0)
+    assert calls == [1] and with_ballast.shape == plain.shape
+    assert torch.allclose(plain, with_ballast, atol=1e-5)

@@ -163,3 +163,34 @@ def test_changed_settings_do_not_resume_a_stale_checkpoint(mini_repo, stage_cfg,
     # resuming the lr=1e-2 run would have brought its steps 1-2 along; starting afresh matches a clean run
     assert [r["loss"] for r in curve.rows] == pytest.approx([r["loss"] for r in straight.rows], rel=1e-5)
     assert curve.rows[1]["lr_language_model"] == pytest.approx(straight.rows[1]["lr_language_model"])
+
+
+def test_gradient_checkpointing_recomputes_blocks_and_leaves_gradients_unchanged(mini_repo, base):
+    """With `gradient_checkpointing` the insides of every decoder and vision block run twice (once more in the
+    backward pass) and the gradients are those of the plain model. The count wraps `forward` itself: module
+    hooks do not fire during the recomputation."""
+    from lingshu.train.run import load_trainable
+
+    _, processor = base
+    units = [[encode(QA, [_image(3)], processor, 512)], [encode(CHAT, [], processor, 512)]]
+    batch = collate(units, processor.tokenizer.pad_token_id, processor.image_token_id, packed=False)
+
+    def one_backward(checkpointing: bool):
+        model = load_trainable(mini_repo / "models/base", CommonTrainConfig(gradient_checkpointing=checkpointing))
+        model.train()
+        calls = [0, 0]
+        for i, inner in enumerate([model.model.language_model.layers[0].mlp, model.model.visual.blocks[0].mlp]):
+            def counted(*args, _forward=inner.forward, _i=i, **kwargs):
+                calls[_i] += 1
+                return _forward(*args, **kwargs)
+
+            inner.forward = counted
+        model(**model_inputs(model, batch)).loss.backward()
+        return calls, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    plain_calls, plain = one_backward(False)
+    recomputed_calls, recomputed = one_backward(True)
+    assert plain_calls == [1, 1] and recomputed_calls == [2, 2]
+    assert plain.keys() == recomputed.keys() and len(plain) > 10
+    for name, grad in plain.items():
+        assert torch.allclose(grad, recomputed[name], rtol=1e-4, atol=1e-6), name

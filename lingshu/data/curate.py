@@ -2,11 +2,18 @@
 and labelled, and ends up in exactly one place — a curated table (one per data group) or the rejected
 table with its reason. Conservation (inputs = kept + rejected, per source) is asserted before anything
 is reported as done.
+
+The work is split in two. Screening (de-identification, caption length, images, text sketches:
+`lingshu.data.screen`) needs no other record, so `workers` processes do it on disjoint shards, together
+with finding near-duplicate text pairs in one shared MinHash LSH (`lingshu.data.neardup`, in memory or
+Redis). The decisions that depend on order — benchmark overlap, then image pHash claims, then near-duplicate
+text, where the earlier record in priority order wins — are then made here in one cheap sequential pass,
+so the result is the same whatever the number of workers.
 """
 
 from __future__ import annotations
 
-import re
+import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,48 +23,22 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lingshu.config import CurateConfig, SourceConfig
-from lingshu.data.decontam import BenchmarkIndex
-from lingshu.data.dedup import PHashIndex, TextIndex
-from lingshu.data.deid import deidentify
-from lingshu.data.images import ImageInfo, inspect_image, thumbnail_features
+from lingshu.data.decontam import BenchmarkIndex, benchmark_samples
+from lingshu.data.dedup import KeptTexts, PHashIndex
+from lingshu.data.images import ImageInfo, thumbnail_features
 from lingshu.data.modality import ModalityClassifier
-from lingshu.data.schema import ARROW_SCHEMA, REJECTED_SCHEMA, BadRecord, ImageSource, Rejected, Sample
+from lingshu.data.neardup import NearDupIndex, check_redis, drop_keys, new_basename
+from lingshu.data.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Rejected, Sample
+from lingshu.data.screen import BenchmarkItem, Screened, Screener
+from lingshu.data.screen import count_tokens  # noqa: F401  (re-exported: lingshu.checks imports it from here)
 from lingshu.data.sources import load_source
 from lingshu.data.store import ImageStore
+from lingshu.data.workers import run_workers, shards
 from lingshu.io import write_parquet
 
-_TOKEN = re.compile(r"\w+|[^\w\s]")
 MEDICAL_IMAGE_MODALITIES = {"x-ray", "ct", "mri", "ultrasound", "nuclear", "pet", "microscopy", "histopathology",
                             "oct", "dermoscopy", "endoscopy", "fundus", "photo"}
-
-
-def count_tokens(text: str) -> int:
-    """Caption length in word-piece tokens (words and punctuation marks)."""
-    return len(_TOKEN.findall(text))
-
-
-class ImageChecker:
-    """Inspects each distinct image once (cached by ref) and puts it in the content-addressed store."""
-
-    def __init__(self, cfg: CurateConfig, store: ImageStore):
-        self.cfg, self.store = cfg, store
-        self.cache: dict[str, ImageInfo | BadRecord] = {}
-        self.keys: dict[str, str] = {}
-
-    def __call__(self, image: ImageSource) -> ImageInfo:
-        result = self.cache.get(image.ref)
-        if result is None:
-            try:
-                info, stored = inspect_image(image.read(), self.cfg.min_image_side, self.cfg.max_image_pixels,
-                                             self.cfg.jpeg_draft)
-                self.keys[image.ref] = self.store.put(info.sha256, info.ext, stored)
-                result = info
-            except BadRecord as bad:
-                result = bad
-            self.cache[image.ref] = result
-        if isinstance(result, BadRecord):
-            raise result
-        return result
+LSH_STORAGES = ("memory", "redis")
 
 
 @dataclass
@@ -76,63 +57,112 @@ def ordered_sources(cfg: CurateConfig) -> list[SourceConfig]:
     return sorted(cfg.sources, key=lambda s: rank.get(s.name, len(rank)))
 
 
+def redis_url(cfg: CurateConfig) -> str | None:
+    """The Redis URL for `lsh_storage: redis` (None for memory), checked to answer; errors name the fields."""
+    if cfg.lsh_storage not in LSH_STORAGES:
+        raise ValueError(f"curate.lsh_storage must be one of {', '.join(LSH_STORAGES)}, got {cfg.lsh_storage!r}")
+    if cfg.lsh_storage == "memory":
+        return None
+    url = os.environ.get(cfg.redis_url_env, "")
+    if not url:
+        raise ValueError(f"curate.lsh_storage is 'redis' but the environment variable {cfg.redis_url_env!r} "
+                         "(named by curate.redis_url_env) is not set; set it to redis://host:port/db")
+    check_redis(url, f"curate.lsh_storage is 'redis' but the server in ${cfg.redis_url_env} (curate.redis_url_env)")
+    return url
+
+
 class Curator:
     def __init__(self, cfg: CurateConfig, repo: Path):
         self.cfg, self.repo = cfg, repo
         self.store = ImageStore(repo / cfg.image_store)
-        self.check_image = ImageChecker(cfg, self.store)
         self.phashes = PHashIndex()
-        self.texts = TextIndex(cfg.near_dup_threshold, cfg.minhash_num_perm)
+        self.texts = KeptTexts()
         self.result = CurationResult()
 
     def run(self) -> CurationResult:
         if self.cfg.decontaminate not in ("drop", "report"):
             raise ValueError(f"curate.decontaminate must be 'drop' or 'report', got {self.cfg.decontaminate!r}")
-        self.benchmarks = BenchmarkIndex.build(self.cfg.benchmarks, self.repo, self.cfg.decontam_threshold,
-                                               self.cfg.minhash_num_perm, self.check_image)
+        if self.cfg.workers < 1:
+            raise ValueError(f"curate.workers must be at least 1, got {self.cfg.workers}")
+        url = redis_url(self.cfg)
+        self.records: list[Sample | Rejected] = []
         for src in ordered_sources(self.cfg):
-            for record in tqdm(load_source(src, self.repo), desc=f"curate {src.name}", unit="rec", leave=False,
+            for record in tqdm(load_source(src, self.repo), desc=f"load {src.name}", unit="rec", leave=False,
                                disable=None):  # bars on a terminal, silence in logs
                 self.result.inputs[src.name] += 1
-                outcome = record if isinstance(record, Rejected) else self.process(record)
-                if isinstance(outcome, Rejected):
-                    self.result.rejected.append(outcome)
-                else:
-                    self.result.kept[outcome.group].append(outcome)
+                self.records.append(record)
+        self.bench_samples = list(benchmark_samples(self.cfg.benchmarks, self.repo))
+        screened, fingerprints = self.screen(url)
+        self.benchmarks = BenchmarkIndex.build(
+            [(name, sample, fingerprints[k]) for k, (name, sample) in enumerate(self.bench_samples)],
+            self.cfg.decontam_threshold, self.cfg.minhash_num_perm)
+        decisions = tqdm(self.records, desc="curate: decide", unit="rec", leave=False, disable=None)
+        for order, record in enumerate(decisions):
+            outcome = record if isinstance(record, Rejected) else self.decide(order, record, screened[order])
+            if isinstance(outcome, Rejected):
+                self.result.rejected.append(outcome)
+            else:
+                self.result.kept[outcome.group].append(outcome)
         self.label_modalities()
         self.check_conservation()
         return self.result
 
-    def process(self, sample: Sample) -> Sample | Rejected:
-        replaced: Counter = Counter()
-        if sample.split == "train" and self.cfg.deidentify:  # before the length filter: it can change lengths
-            for turn in sample.conversations:
-                turn["content"] = deidentify(turn["content"], replaced)
-        if sample.task == "caption":
-            n = count_tokens(sample.text_of("assistant"))
-            if n < self.cfg.caption_min_tokens:
-                return Rejected.of(sample, "caption_too_short", f"{n} tokens < {self.cfg.caption_min_tokens}", "length")
-            if n > self.cfg.caption_max_tokens:
-                return Rejected.of(sample, "caption_too_long", f"{n} tokens > {self.cfg.caption_max_tokens}", "length")
-        infos: list[ImageInfo] = []
-        for image in sample.images:
-            try:
-                infos.append(self.check_image(image))
-            except BadRecord as bad:
-                return Rejected.of(sample, bad.reason, f"{image.ref}: {bad.detail}", "image")
+    def screen(self, url: str | None) -> tuple[dict[int, Screened], dict[int, BenchmarkItem]]:
+        """Screen all records and benchmark items in `workers` processes; fill in the near-duplicate edges."""
+        workers, cfg = self.cfg.workers, self.cfg
+        basename = new_basename()
+        bench_shards = shards([sample for _, sample in self.bench_samples], workers)
+        record_shards = shards(self.records, workers)
+
+        def job(worker: int, barrier) -> tuple[dict[int, Screened], dict[int, BenchmarkItem]]:
+            screener = Screener(cfg, self.store)
+            bench = {k: screener.benchmark(self.bench_samples[k][1]) for k in bench_shards[worker]}
+            screened = {order: screener.record(self.records[order])
+                        for order in tqdm(record_shards[worker], desc=f"curate: screen (worker {worker})", unit="rec",
+                                          leave=False, position=worker, disable=None)}
+            if url:  # the shared index: insert everything, wait for the others, then ask about our own texts
+                index = NearDupIndex(cfg.near_dup_threshold, cfg.minhash_num_perm, url, basename)
+                candidates = {order: s.text for order, s in screened.items() if s.text is not None}
+                index.insert(candidates)
+                barrier.wait()
+                index.edges(candidates, desc=f"near-duplicate edges (worker {worker})")
+            return screened, bench
+
+        try:
+            results = run_workers(job, workers)
+        finally:
+            if url:
+                drop_keys(url, basename)
+        screened = {order: s for part, _ in results for order, s in part.items()}
+        fingerprints = {k: item for _, part in results for k, item in part.items()}
+        if not url:
+            index = NearDupIndex(cfg.near_dup_threshold, cfg.minhash_num_perm)
+            candidates = {order: s.text for order, s in sorted(screened.items()) if s.text is not None}
+            index.insert(candidates)
+            index.edges(candidates)
+        return screened, fingerprints
+
+    def decide(self, order: int, sample: Sample, screened: Screened) -> Sample | Rejected:
+        """The order-dependent steps for one screened record, in the single-process order."""
+        if screened.rejected is not None:
+            return screened.rejected
+        if screened.conversations is not None:
+            sample.conversations = screened.conversations
+        infos = [info for _, info in screened.images]
         if sample.split == "train":
-            rejection = self.screen_training_sample(sample, infos)
+            rejection = self.screen_training_sample(order, sample, screened, infos)
             if rejection is not None:
                 return rejection
-        self.result.deid_counts.update(replaced)
+        self.result.deid_counts.update(screened.replaced)
         sample.meta["image_sizes"] = [[i.width, i.height] for i in infos]
         sample.meta["phashes"] = [f"{i.phash:016x}" for i in infos]
         sample.meta["_features"] = [thumbnail_features(i) for i in infos]
-        sample.images = [self.check_image.keys[image.ref] for image in sample.images]
+        sample.images = [key for key, _ in screened.images]
         return sample
 
-    def screen_training_sample(self, sample: Sample, infos: list[ImageInfo]) -> Rejected | None:
-        overlaps = self.benchmarks.overlaps(sample, [i.phash for i in infos])
+    def screen_training_sample(self, order: int, sample: Sample, screened: Screened,
+                               infos: list[ImageInfo]) -> Rejected | None:
+        overlaps = self.benchmarks.overlaps(screened.overlap, [i.phash for i in infos])
         for benchmark, kind in sorted({(o.benchmark, o.kind) for o in overlaps}):
             self.result.overlaps[(benchmark, kind)] += 1
         if overlaps:
@@ -147,15 +177,13 @@ class Curator:
                                        same_file_is_duplicate=captions)
             if owner is not None:
                 return Rejected.of(sample, "duplicate_image", f"same pHash as an image of {owner}", "image_dedup")
-        if not captions:
-            text = sample.overlap_text() + "\n" + sample.text_of("assistant")
-            signature = ",".join(i.sha256 for i in infos)
-            minhash = self.texts.minhash(text)  # computed once for both the lookup and the insert
-            for key, similarity in self.texts.match(text, minhash):
-                if key.split("|", 1)[0] == signature:
-                    return Rejected.of(sample, "near_duplicate_text", f"similarity {similarity:.2f} to {key.split('|', 1)[1]}",
-                                       "text_dedup")
-            self.texts.add(f"{signature}|{sample.id}", text, minhash)
+        if screened.text is not None:
+            match = self.texts.duplicate_of(screened.text)
+            if match is not None:
+                earlier, similarity = match
+                detail = f"similarity {similarity:.2f} to {self.records[earlier].id}"
+                return Rejected.of(sample, "near_duplicate_text", detail, "text_dedup")
+            self.texts.keep(order, screened.text)
         return None
 
     def label_modalities(self) -> None:

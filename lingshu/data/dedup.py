@@ -3,7 +3,9 @@
 Image duplicates use the recipe's Hamming-0 rule, so a hash table lookup finds them in O(1) per image
 (no all-pairs comparison); images are hashed as they stream past, so memory holds only the table.
 Text near-duplicates use datasketch's MinHash LSH over word unigrams+bigrams; candidates are confirmed
-with the estimated Jaccard similarity before a sample is dropped.
+with the estimated Jaccard similarity before a sample is dropped. A text's `TextSketch` (normalised form
+and MinHash) is all that matching needs, so worker processes compute sketches and the deciding process
+only looks them up; `KeptTexts` replays the curate stage's greedy rule from precomputed near-duplicate edges.
 """
 
 from __future__ import annotations
@@ -47,51 +49,109 @@ class PHashIndex:
         return owner[1]
 
 
-class TextIndex:
-    """MinHash LSH over texts; `match` returns (key, similarity) of stored texts at least `threshold` similar."""
+@dataclass(frozen=True)
+class TextSketch:
+    """What matching needs from a text: its normalised form (exact matches) and MinHash (None: no shingles)."""
 
-    def __init__(self, threshold: float, num_perm: int = 128, seed: int = 1):
-        self.threshold = threshold
-        self.num_perm = num_perm
+    normalised: str
+    minhash: LeanMinHash | None
+
+
+class MinHasher:
+    """MinHashes of texts' shingles, all with the same permutations (so any two can be compared)."""
+
+    def __init__(self, num_perm: int = 128, seed: int = 1):
+        self.num_perm, self.seed = num_perm, seed
         template = MinHash(num_perm=num_perm, seed=seed)
         self._permutations, self._scheme = template.permutations, template.scheme
-        self._seed = seed
-        self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-        self.hashes: dict[str, LeanMinHash] = {}
-        self.exact: dict[str, str] = {}
 
     def minhash(self, text: str) -> LeanMinHash:
-        mh = MinHash(num_perm=self.num_perm, seed=self._seed, permutations=self._permutations,
-                     scheme=self._scheme)
+        mh = MinHash(num_perm=self.num_perm, seed=self.seed, permutations=self._permutations, scheme=self._scheme)
         tokens = shingles(text)
         if tokens:
             mh.update_batch([t.encode() for t in tokens])
         return LeanMinHash(mh)
 
-    def match(self, text: str, minhash: LeanMinHash | None = None) -> list[tuple[str, float]]:
+    def sketch(self, text: str) -> TextSketch:
+        return TextSketch(normalise_text(text), self.minhash(text) if shingles(text) else None)
+
+
+class TextIndex(MinHasher):
+    """MinHash LSH over texts; `match` returns (key, similarity) of stored texts at least `threshold` similar.
+
+    Texts can be given as strings or as sketches computed elsewhere (`MinHasher.sketch`, same num_perm).
+    """
+
+    def __init__(self, threshold: float, num_perm: int = 128, seed: int = 1):
+        super().__init__(num_perm, seed)
+        self.threshold = threshold
+        self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self.hashes: dict[str, LeanMinHash] = {}
+        self.exact: dict[str, str] = {}
+
+    def match(self, text: str | TextSketch) -> list[tuple[str, float]]:
+        sketch = text if isinstance(text, TextSketch) else self.sketch(text)
         found: dict[str, float] = {}
-        exact_key = self.exact.get(normalise_text(text))
+        exact_key = self.exact.get(sketch.normalised)
         if exact_key is not None:
             found[exact_key] = 1.0
-        if shingles(text):
-            minhash = minhash or self.minhash(text)
-            for key in self.lsh.query(minhash):
-                similarity = float(minhash.jaccard(self.hashes[key]))
+        if sketch.minhash is not None:
+            for key in self.lsh.query(sketch.minhash):
+                similarity = float(sketch.minhash.jaccard(self.hashes[key]))
                 if similarity >= self.threshold:
                     found[key] = max(similarity, found.get(key, 0.0))
         return sorted(found.items(), key=lambda kv: -kv[1])
 
-    def add(self, key: str, text: str, minhash: LeanMinHash | None = None) -> None:
+    def add(self, key: str, text: str | TextSketch) -> None:
         if key in self.hashes:
             return
-        self.exact.setdefault(normalise_text(text), key)
-        if shingles(text):
-            minhash = minhash or self.minhash(text)
-            self.hashes[key] = minhash
-            self.lsh.insert(key, minhash)
+        sketch = text if isinstance(text, TextSketch) else self.sketch(text)
+        self.exact.setdefault(sketch.normalised, key)
+        if sketch.minhash is not None:
+            self.hashes[key] = sketch.minhash
+            self.lsh.insert(key, sketch.minhash)
 
     def __len__(self) -> int:
         return len(self.exact)
+
+
+@dataclass
+class TextCandidate:
+    """A training text up for the near-duplicate check: only texts about the same images can be duplicates."""
+
+    signature: str  # the sha256s of the sample's images, comma-joined ("" for text-only samples)
+    sketch: TextSketch
+    edges: list[tuple[int, float]] = field(default_factory=list)  # earlier near-duplicates: (order, similarity)
+
+
+@dataclass
+class KeptTexts:
+    """The greedy near-duplicate rule of `TextIndex.match` + `add`, replayed in global order from edges.
+
+    A text is a duplicate when an earlier *kept* text with its signature is a near-duplicate (an edge), or
+    when the first kept text with the same normalised form has its signature (the exact rule, which is the
+    only one for texts without shingles: those all normalise to ""). The reported match is the most similar
+    one; ties go to the exact match, then to the earliest text (where TextIndex's order is a set's order).
+    """
+
+    kept: set[int] = field(default_factory=set)
+    first: dict[str, tuple[int, str]] = field(default_factory=dict)  # normalised text -> (order, signature)
+
+    def duplicate_of(self, candidate: TextCandidate) -> tuple[int, float] | None:
+        """(order, similarity) of the kept text this one duplicates, or None."""
+        matches = {order: similarity for order, similarity in candidate.edges if order in self.kept}
+        exact = self.first.get(candidate.sketch.normalised)
+        if exact is not None and exact[1] == candidate.signature:
+            matches[exact[0]] = 1.0
+        if not matches:
+            return None
+        exact_order = exact[0] if exact is not None else None
+        best = min(matches, key=lambda order: (-matches[order], order != exact_order, order))
+        return best, matches[best]
+
+    def keep(self, order: int, candidate: TextCandidate) -> None:
+        self.kept.add(order)
+        self.first.setdefault(candidate.sketch.normalised, (order, candidate.signature))
 
 
 def exact_groups(hashes: Iterable[tuple[str, int]]) -> list[frozenset[str]]:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import yaml
+
+from lingshu.io import read_yaml_mapping
 
 BUILTIN_DIR = Path(__file__).parent / "benchmarks"
 TASKS = ("mcq", "vqa", "report")
@@ -61,10 +62,7 @@ def register(name: str):
 
 
 def read_benchmark(path: Path) -> Benchmark:
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+    raw = read_yaml_mapping(path)
     known = set(Benchmark.__dataclass_fields__) - {"source_file"}
     unknown = sorted(set(raw) - known)
     missing = sorted({"name", "version", "group", "loader", "path", "task"} - set(raw))

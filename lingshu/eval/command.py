@@ -32,6 +32,12 @@ def add_parser(commands) -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="prompts per generation batch (default: 8)")
     parser.add_argument("--max-new-tokens", type=int, default=64, help="generation budget per answer (default: 64)")
     parser.add_argument("--dtype", default="auto", help="model dtype: auto, float32, bfloat16, float16")
+    parser.add_argument("--tensor-parallel-size", type=int, default=1,
+                        help="vllm backend: GPUs to split the model across (default: 1)")
+    parser.add_argument("--gpu-memory-utilization", type=float, default=0.9,
+                        help="vllm backend: fraction of each GPU's memory the engine may take (default: 0.9)")
+    parser.add_argument("--max-model-len", type=int, default=0,
+                        help="vllm backend: longest prompt + answer to reserve cache for (default: the model's own)")
     parser.add_argument("--benchmark-dir", type=Path, action="append", default=[], help="extra folder of benchmark YAMLs")
     parser.add_argument("--root", type=Path, default=Path("."), help="folder benchmark paths are relative to")
     parser.add_argument("--judge-model", help="judge open answers with this model on an OpenAI-compatible server")
@@ -48,14 +54,19 @@ def run(args: argparse.Namespace) -> int:
     import lingshu.eval.loaders  # noqa: F401  (registers the loaders)
     from lingshu.eval.backends import make_backend
     from lingshu.eval.benchmark import select
+    from lingshu.eval.config import EvalConfig
     from lingshu.eval.runner import generate, suite_summary, summarise
 
     benches = select([n.strip() for n in args.benchmarks.split(",") if n.strip()], args.benchmark_dir)
     if not args.rescore and not args.model:
         raise SystemExit("lingshu eval: --model is required unless --rescore")
-    extra = {"base_url": args.base_url} if args.backend == "openai" and args.base_url else {}
-    backend = None if args.rescore else make_backend(args.backend, args.model, dtype=args.dtype,
-                                                     max_new_tokens=args.max_new_tokens, **extra)
+    options = EvalConfig(backend=args.backend, dtype=args.dtype, max_new_tokens=args.max_new_tokens,
+                         tensor_parallel_size=args.tensor_parallel_size,
+                         gpu_memory_utilization=args.gpu_memory_utilization,
+                         max_model_len=args.max_model_len).backend_options()
+    if args.backend == "openai" and args.base_url:
+        options["base_url"] = args.base_url
+    backend = None if args.rescore else make_backend(args.backend, args.model, **options)
     judge = None
     if args.judge_model:
         from lingshu.eval.judge import LLMJudge

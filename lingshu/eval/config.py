@@ -19,6 +19,22 @@ class EvalConfig:
     batch_size: int = doc(16, "Prompts per generation batch.")
     max_new_tokens: int = doc(16, "Generation budget per answer (raise it for reasoning models and reports).")
     dtype: str = doc("auto", "Model dtype for inference: auto, float32, bfloat16, float16.")
+    tensor_parallel_size: int = doc(1, "vllm backend: GPUs one model is split across (a 32B model needs 2-4 80 GB GPUs).")
+    gpu_memory_utilization: float = doc(0.9, "vllm backend: fraction of each GPU's memory the engine may take.")
+    max_model_len: int = doc(0, "vllm backend: longest prompt + answer the engine reserves cache for (0: the model's own).")
     out_dir: str = doc("eval", "Predictions and per-benchmark metrics go to <out_dir>/<checkpoint>/<benchmark>/.")
     metrics_dir: str = doc("metrics/eval", "Suite metrics per checkpoint: <metrics_dir>/<checkpoint>.json.")
     plots_dir: str = doc("plots/eval", "Per-checkpoint score tables (<checkpoint>.csv) for the DVC plot across stages.")
+
+    def backend_options(self) -> dict:
+        """Keyword arguments for `make_backend` besides the model: generation settings and, for vLLM, the engine's."""
+        options = {"dtype": self.dtype, "max_new_tokens": self.max_new_tokens}
+        if self.backend == "vllm":
+            options |= {"tensor_parallel_size": self.tensor_parallel_size,
+                        "gpu_memory_utilization": self.gpu_memory_utilization}
+            if self.max_model_len:
+                options["max_model_len"] = self.max_model_len
+        elif self.tensor_parallel_size != 1:
+            raise ValueError(f"eval.tensor_parallel_size is {self.tensor_parallel_size}, but only the vllm backend "
+                             f"splits a model across GPUs (eval.backend is {self.backend!r})")
+        return options

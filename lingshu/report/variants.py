@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from lingshu.io import read_yaml_mapping
+
 KNOWN_KEYS = {"label", "paper_average", "checkpoint", "params"}
 
 
@@ -55,10 +57,7 @@ def as_yaml(value: Any) -> str:
 
 
 def read_variant(path: Path) -> Variant:
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+    raw = read_yaml_mapping(path)
     unknown = sorted(set(raw) - KNOWN_KEYS)
     if unknown or "label" not in raw:
         raise ValueError(f"{path}: unknown keys {unknown}, known {sorted(KNOWN_KEYS)}; `label` is required")

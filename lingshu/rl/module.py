@@ -26,6 +26,7 @@ from lingshu.rl.config import RLConfig
 from lingshu.rl.grpo import group_advantages, grpo_loss, nanstd
 from lingshu.rl.rewards import weighted_sum
 from lingshu.rl.rollout import Rollout, completion_logps, sample
+from lingshu.train.datamodule import blank_image_row
 from lingshu.train.module import trainable_groups, warmup_cosine
 
 
@@ -40,6 +41,7 @@ class GRPOModule(pl.LightningModule):
         self.trainable_counts = apply_freezing(model, cfg.trainable)
         self.history: list[dict] = []  # one row per rollout, saved in checkpoints for the whole-run plot
         self.completion_rows: list[dict] = []  # the latest rollout's logged completions
+        self.ballast = None  # a blank-image prompt, set when several processes train (lingshu/rl/rollout.py)
 
     @property
     def reference(self):
@@ -48,6 +50,8 @@ class GRPOModule(pl.LightningModule):
     def on_fit_start(self) -> None:
         if self.reference is not None:
             self.reference.to(self.device).eval()
+        if self.trainer.world_size > 1:  # see lingshu/rl/rollout.py: every rank must run the vision encoder
+            self.ballast = blank_image_row(self.processor, self.cfg.selection.max_prompt_length)[0]
 
     def configure_optimizers(self):
         groups = trainable_groups(self.model, lambda module: self.cfg.learning_rate)
@@ -79,7 +83,8 @@ class GRPOModule(pl.LightningModule):
         prompts, encoded = [b[0] for b in batch], [b[1] for b in batch]
         torch.manual_seed(cfg.seed * 1_000_003 + self.global_step)
         rollout = sample(self.model, self.processor, encoded, cfg.num_generations, temperature=cfg.temperature,
-                         top_p=cfg.top_p, top_k=cfg.top_k, max_completion_length=cfg.max_completion_length)
+                         top_p=cfg.top_p, top_k=cfg.top_k, max_completion_length=cfg.max_completion_length,
+                         ballast=self.ballast)
         per_func, total = self.rewards(prompts, rollout)
         advantages, flat = group_advantages(total, cfg.num_generations, cfg.scale_rewards)
         reuse = cfg.num_iterations > 1 or cfg.steps_per_generation > cfg.gradient_accumulation_steps

@@ -24,7 +24,7 @@ from lingshu.rl.selection import Selection, VerifiablePrompt, select_prompts
 from lingshu.train.chat import Encoded, FittedImages, encode
 from lingshu.train.config import CommonTrainConfig
 from lingshu.train.datamodule import EpochSampler, ResumableLoader, measure
-from lingshu.train.run import fit_resumably, make_trainer, save_final
+from lingshu.train.run import fit_resumably, load_trainable, make_trainer, save_final
 
 
 def user_turn(prompt: VerifiablePrompt) -> list[dict]:
@@ -102,7 +102,7 @@ def fit_rl(common: CommonTrainConfig, cfg: RLConfig, repo: Path, logger=None, pr
     cfg.check()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     source = repo / cfg.init_from
-    model, processor = load_model(source), load_processor(source)
+    model, processor = load_trainable(source, common), load_processor(source)
     reference = load_model(source).requires_grad_(False) if cfg.beta else None
     selection = select(common, cfg, processor, repo)
     if not selection.prompts:

@@ -145,10 +145,11 @@ def encode(conversations: list[dict], images: list[Image.Image], processor, max_
     return Encoded(ids, labels, pixel_values, grid)
 
 
-def left_padded(encoded: list[Encoded], pad_id: int, image_token_id: int) -> dict:
+def left_padded(encoded: list[Encoded], pad_id: int, image_token_id: int, width: int = 0) -> dict:
     """Generation inputs for a batch of prompts: ids padded on the left (so every prompt ends where
-    generation starts), the attention mask, image token types, and the images' pixels in order."""
-    width = max(len(e) for e in encoded)
+    generation starts) to the longest prompt or `width`, the attention mask, image token types, and the
+    images' pixels in order."""
+    width = max(width, *(len(e) for e in encoded))
     ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
     mask = torch.zeros_like(ids)
     for i, e in enumerate(encoded):

@@ -9,6 +9,7 @@ trained on in that epoch, so a resumed stage sees exactly the data an uninterrup
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 from pathlib import Path
@@ -59,6 +60,24 @@ def collate(units: list[list[Encoded]], pad_id: int, image_token_id: int, packed
     else:
         batch["attention_mask"] = attention
     return batch
+
+
+def blank_image_row(processor, max_length: int) -> list[Encoded]:
+    """A row holding only a user turn with one black image of the smallest size; every label is ignored.
+
+    Appended to a batch without images when several processes train: under ZeRO-3 every rank must gather
+    the same parameters in the same order, and under DDP every trainable parameter needs its gradient on
+    every rank. A rank whose batch had no image would skip the vision encoder while another ran it, and the
+    collectives would stop matching (a hang, or a size-mismatch crash). The row adds nothing to the loss.
+    """
+    side = math.ceil(math.sqrt(processor.image_processor.size.shortest_edge))  # Qwen2-VL: the fewest pixels
+    row = encode([{"role": "user", "content": "<image>"}], [Image.new("RGB", (side, side))], processor, max_length)
+    assert row is not None and all(label == IGNORE for label in row.labels)
+    return [row]
+
+
+def ensure_an_image(units: list[list[Encoded]], blank: list[Encoded]) -> list[list[Encoded]]:
+    return units if any(e.n_images for unit in units for e in unit) else [*units, blank]
 
 
 class RowDataset(Dataset):
@@ -171,6 +190,7 @@ class MixtureDataModule(pl.LightningDataModule):
         sampler = EpochSampler(len(self.dataset), self.common.seed, self.trainer.global_rank, self.trainer.world_size)
         tokenizer = self.processor.tokenizer
         trainer = self.trainer
+        blank = blank_image_row(self.processor, self.stage.max_length) if trainer.world_size > 1 else None
 
         def progress() -> tuple[int, int]:
             return trainer.current_epoch, trainer.fit_loop.epoch_loop.batch_progress.current.processed
@@ -180,6 +200,7 @@ class MixtureDataModule(pl.LightningDataModule):
             batch_size=self.stage.batch_size,
             sampler=sampler,
             num_workers=self.common.num_workers,
-            collate_fn=lambda units: collate(units, tokenizer.pad_token_id, self.processor.image_token_id, self.stage.packing),
+            collate_fn=lambda units: collate(ensure_an_image(units, blank) if blank else units, tokenizer.pad_token_id,
+                                             self.processor.image_token_id, self.stage.packing),
             progress=progress,
         )

@@ -29,6 +29,16 @@ def resume_point(checkpoint_dir: Path, key: str) -> Path | None:
     return last if last.exists() and is_marked(checkpoint_dir, key) else None
 
 
+def load_trainable(source: Path, common: CommonTrainConfig):
+    """The model a stage trains, from `source`; with `gradient_checkpointing` its decoder and vision blocks
+    recompute their activations in the backward pass (the non-reentrant kind, which also works when the
+    blocks before them are frozen)."""
+    model = load_model(source)
+    if common.gradient_checkpointing:
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    return model
+
+
 def make_trainer(common: CommonTrainConfig, checkpoint_dir: Path, checkpoint_every: int, *, epochs: int, max_steps: int,
                  logger=None, progress: bool = True, callbacks: list | None = None, **trainer_args) -> pl.Trainer:
     """A Lightning Trainer on the shared hardware settings, checkpointing every `checkpoint_every` optimiser steps."""
@@ -78,7 +88,7 @@ def fit_stage(common: CommonTrainConfig, stage: StageConfig, repo: Path, logger=
     """Train one stage; returns the trained module, its data module (with data stats) and the loss curve."""
     pl.seed_everything(common.seed, workers=True, verbose=False)
     source = repo / stage.init_from
-    model = load_model(source)
+    model = load_trainable(source, common)
     processor = load_processor(source)
     module = StageModule(model, stage)
     data = MixtureDataModule(common, stage, processor, repo)

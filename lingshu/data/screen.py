@@ -1,0 +1,124 @@
+"""The per-record half of curation: everything about one record that depends on no other record.
+
+De-identification, the caption length filter, image inspection (decode, pHash, sha256, store put — the
+expensive part) and the text sketches used by decontamination and near-duplicate detection. Because it
+needs nothing from other records, it runs in worker processes on shards of the record stream
+(`lingshu.data.workers`); a `Screened` result is small and goes back to the process that makes the
+order-dependent decisions (`lingshu.data.curate`). The image store is content-addressed and its writes are
+atomic, so workers putting the same image at once is safe.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field, replace
+
+from lingshu.config import CurateConfig
+from lingshu.data.dedup import MinHasher, TextCandidate, TextSketch
+from lingshu.data.deid import deidentify
+from lingshu.data.images import ImageInfo, inspect_image
+from lingshu.data.schema import BadRecord, ImageSource, Rejected, Sample
+from lingshu.data.store import ImageStore
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+def count_tokens(text: str) -> int:
+    """Caption length in word-piece tokens (words and punctuation marks)."""
+    return len(_TOKEN.findall(text))
+
+
+class ImageChecker:
+    """Inspects each distinct image once (cached by ref) and puts it in the content-addressed store."""
+
+    def __init__(self, cfg: CurateConfig, store: ImageStore):
+        self.cfg, self.store = cfg, store
+        self.cache: dict[str, ImageInfo | BadRecord] = {}
+        self.keys: dict[str, str] = {}
+
+    def __call__(self, image: ImageSource) -> ImageInfo:
+        result = self.cache.get(image.ref)
+        if result is None:
+            try:
+                info, stored = inspect_image(image.read(), self.cfg.min_image_side, self.cfg.max_image_pixels,
+                                             self.cfg.jpeg_draft)
+                self.keys[image.ref] = self.store.put(info.sha256, info.ext, stored)
+                result = info
+            except BadRecord as bad:
+                result = bad
+            self.cache[image.ref] = result
+        if isinstance(result, BadRecord):
+            raise result
+        return result
+
+
+@dataclass
+class Screened:
+    """What screening one record found: a rejection, or what the order-dependent steps need to decide."""
+
+    rejected: Rejected | None = None
+    conversations: list[dict[str, str]] | None = None  # de-identified turns, when anything was replaced
+    replaced: Counter = field(default_factory=Counter)  # de-identification replacements by kind
+    images: list[tuple[str, ImageInfo]] = field(default_factory=list)  # (store key, fingerprint) per image
+    overlap: TextSketch | None = None  # training samples: the text checked against benchmarks
+    text: TextCandidate | None = None  # training samples other than captions: the near-duplicate check's input
+
+
+@dataclass
+class BenchmarkItem:
+    """A benchmark test item, fingerprinted: the pHashes of its readable images and its question's sketch."""
+
+    phashes: list[int]
+    overlap: TextSketch
+
+
+class Screener:
+    """Screens records and benchmark items (one per worker: it caches the images it has inspected)."""
+
+    def __init__(self, cfg: CurateConfig, store: ImageStore):
+        self.cfg = cfg
+        self.check_image = ImageChecker(cfg, store)
+        self.hasher = MinHasher(cfg.minhash_num_perm)
+
+    def benchmark(self, sample: Sample) -> BenchmarkItem:
+        phashes = []
+        for image in sample.images:
+            try:
+                phashes.append(self.check_image(image).phash)
+            except BadRecord:
+                continue
+        return BenchmarkItem(phashes, self.hasher.sketch(sample.overlap_text()))
+
+    def record(self, sample: Sample) -> Screened:
+        """Screen one record; `sample` itself is left unchanged (the deciding process applies the result)."""
+        screened = Screened()
+        conversations = [dict(turn) for turn in sample.conversations]
+        if sample.split == "train" and self.cfg.deidentify:  # before the length filter: it can change lengths
+            for turn in conversations:
+                turn["content"] = deidentify(turn["content"], screened.replaced)
+            if screened.replaced:
+                screened.conversations = conversations
+        view = replace(sample, conversations=conversations)
+        if sample.task == "caption":
+            n = count_tokens(view.text_of("assistant"))
+            if n < self.cfg.caption_min_tokens:
+                return Screened(Rejected.of(sample, "caption_too_short", f"{n} tokens < {self.cfg.caption_min_tokens}",
+                                            "length"))
+            if n > self.cfg.caption_max_tokens:
+                return Screened(Rejected.of(sample, "caption_too_long", f"{n} tokens > {self.cfg.caption_max_tokens}",
+                                            "length"))
+        infos = []
+        for image in sample.images:
+            try:
+                infos.append(self.check_image(image))
+            except BadRecord as bad:
+                return Screened(Rejected.of(sample, bad.reason, f"{image.ref}: {bad.detail}", "image"))
+        screened.images = [(self.check_image.keys[image.ref], info) for image, info in zip(sample.images, infos)]
+        if sample.split == "train":
+            screened.overlap = self.hasher.sketch(view.overlap_text())
+            if sample.task != "caption":
+                text = view.overlap_text() + "\n" + view.text_of("assistant")
+                signature = ",".join(info.sha256 for _, info in screened.images)
+                screened.text = TextCandidate(signature, self.hasher.sketch(text))
+        return screened
