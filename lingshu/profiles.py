@@ -133,28 +133,37 @@ def global_batches(resolved: dict[str, Any]) -> dict[str, Any]:
 
 def check(resolved: dict[str, Any]) -> list[str]:
     """Problems of a resolved configuration that no single field can see; empty when it can run."""
-    problems: list[str] = []
-    for section, value in resolved.items():
-        for key, path in _paths(value, section):
-            if Path(path).is_absolute() or ".." in Path(path).parts:
-                problems.append(f"{key} = {path!r} must be a path inside the repo (relative, no '..')")
-    outputs = [resolved["model"].output_dir]
+    return [*_path_problems(resolved), *_chain_problems(resolved), *_hardware_problems(resolved),
+            *_schedule_problems(resolved)]
+
+
+def _path_problems(resolved: dict[str, Any]) -> list[str]:
+    return [f"{key} = {path!r} must be a path inside the repo (relative, no '..')"
+            for section, value in resolved.items() for key, path in _paths(value, section)
+            if Path(path).is_absolute() or ".." in Path(path).parts]
+
+
+def _chain_problems(resolved: dict[str, Any]) -> list[str]:
+    """Each training stage must start from an earlier stage's output."""
+    problems, outputs = [], [resolved["model"].output_dir]
     for section, stage in STAGE_CHAIN[1:]:
         cfg = getattr(resolved[section], stage) if stage else resolved[section]
-        name = f"{section}.{stage}" if stage else section
         if cfg.init_from not in outputs:
+            name = f"{section}.{stage}" if stage else section
             problems.append(f"{name}.init_from = {cfg.init_from!r} is no earlier stage's output ({outputs})")
         outputs.append(cfg.output_dir)
-    common = resolved["train"].common
-    try:
-        resolved["rl"].check()
-    except ValueError as exc:
-        problems.append(str(exc))
-    evaluation = resolved["eval"]
-    try:
-        evaluation.backend_options()
-    except ValueError as exc:
-        problems.append(str(exc))
+    return problems
+
+
+def _hardware_problems(resolved: dict[str, Any]) -> list[str]:
+    """RL batch arithmetic, the evaluation backend's settings, and vLLM's split of a node's GPUs."""
+    problems = []
+    for checked in (resolved["rl"].check, resolved["eval"].backend_options):
+        try:
+            checked()
+        except ValueError as exc:
+            problems.append(str(exc))
+    common, evaluation = resolved["train"].common, resolved["eval"]
     per_node = world_size(common) // common.num_nodes
     if evaluation.tensor_parallel_size > 1 and per_node % evaluation.tensor_parallel_size:
         problems.append(f"eval.tensor_parallel_size {evaluation.tensor_parallel_size} does not divide the "
@@ -162,6 +171,11 @@ def check(resolved: dict[str, Any]) -> list[str]:
     image = resolved["model"].image
     if not 0 < image.min_pixels <= image.max_pixels:
         problems.append(f"model.image: need 0 < min_pixels ({image.min_pixels}) <= max_pixels ({image.max_pixels})")
+    return problems
+
+
+def _schedule_problems(resolved: dict[str, Any]) -> list[str]:
+    problems = []
     for name in ("shallow", "deep", "instruct"):
         stage = getattr(resolved["train"], name)
         rates = vars(stage.lr)
