@@ -25,8 +25,7 @@ from typing import Any
 import yaml
 
 from lingshu.io import read_yaml_mapping
-
-from lingshu.report.variants import Variant, as_yaml, check_against
+from lingshu.report.variants import Variant, apply_to
 
 KNOWN_KEYS = {"description", "params"}
 PROFILES_DIR = Path("profiles")
@@ -99,15 +98,7 @@ def find_profile(name: str, folder: Path = PROFILES_DIR) -> Profile:
 
 def resolve(profile: Profile, params_file: Path) -> dict[str, Any]:
     """Every params section as its dataclass after the profile's overrides (ValueError names file and key)."""
-    from lingshu.config import load_section
-
-    check_against(profile.as_variant(), params_file)
-    by_section: dict[str, list[str]] = {}
-    for key, value in profile.overrides.items():
-        section, _, rest = key.partition(".")
-        by_section.setdefault(section, []).append(f"{rest}={as_yaml(value)}")
-    raw = read_yaml_mapping(params_file)
-    return {name: load_section(name, params_file, by_section.get(name)) for name in raw}
+    return apply_to(profile.as_variant(), params_file, list(read_yaml_mapping(params_file)))
 
 
 def world_size(common) -> int:

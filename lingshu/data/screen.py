@@ -116,9 +116,10 @@ class Screener:
                 return Screened(Rejected.of(sample, bad.reason, f"{image.ref}: {bad.detail}", "image"))
         screened.images = [(self.check_image.keys[image.ref], info) for image, info in zip(sample.images, infos)]
         if sample.split == "train":
-            screened.overlap = self.hasher.sketch(view.overlap_text())
+            overlap = view.overlap_text()
+            screened.overlap = self.hasher.sketch(overlap)
             if sample.task != "caption":
-                text = view.overlap_text() + "\n" + view.text_of("assistant")
+                text = overlap + "\n" + view.text_of("assistant")
                 signature = ",".join(info.sha256 for _, info in screened.images)
                 screened.text = TextCandidate(signature, self.hasher.sketch(text))
         return screened

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-
 from lingshu.io import read_yaml_mapping
 
 BUILTIN_DIR = Path(__file__).parent / "benchmarks"

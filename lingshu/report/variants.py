@@ -70,6 +70,12 @@ def read_variant(path: Path) -> Variant:
 
 def check_against(variant: Variant, params_file: Path) -> None:
     """Raise ValueError naming the file and key when a key is not a params field or its value does not fit."""
+    apply_to(variant, params_file)
+
+
+def apply_to(variant: Variant, params_file: Path, sections: list[str] | None = None) -> dict[str, Any]:
+    """The params sections (default: the ones the variant changes) as their dataclasses with the variant's
+    values applied; ValueError naming the variant's file and the key when one does not fit."""
     from lingshu.config import ConfigError, load_section
 
     from lingshu.data.schema import GROUPS
@@ -82,11 +88,11 @@ def check_against(variant: Variant, params_file: Path) -> None:
         if not rest:
             raise ValueError(f"{variant.source}: key {key!r} must be dotted, as `dvc exp run -S` takes it")
         by_section.setdefault(section, []).append(f"{rest}={as_yaml(value)}")
-    for section, overrides in by_section.items():
-        try:
-            load_section(section, params_file, overrides)
-        except ConfigError as exc:
-            raise ValueError(f"{variant.source}: {exc}") from None
+    try:
+        return {section: load_section(section, params_file, by_section.get(section))
+                for section in (by_section if sections is None else sections)}
+    except ConfigError as exc:
+        raise ValueError(f"{variant.source}: {exc}") from None
 
 
 def load_variants(folder: Path, params_file: Path, only: list[str] | None = None) -> list[Variant]:

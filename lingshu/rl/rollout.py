@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from lingshu.rl.grpo import token_logps
-from lingshu.train.chat import Encoded, image_inputs, left_padded
+from lingshu.train.chat import Encoded, any_image, image_inputs, left_padded
 
 
 @dataclass
@@ -44,7 +44,7 @@ class Rollout:
         return self.completion_mask.sum(1)
 
     def needs_ballast(self, rows: list[int]) -> bool:
-        return self.ballast is not None and not any(self.prompts[r].n_images for r in rows)
+        return self.ballast is not None and not any_image(self.prompts[r] for r in rows)
 
     def model_inputs(self, rows: list[int], image_token_id: int) -> dict:
         """Forward-pass inputs of the given rows: prompt and completion concatenated, their images in order;
@@ -85,7 +85,7 @@ def sample(model, processor, prompts: list[Encoded], num_generations: int, *, te
     generation then keeps every rank stepping together, and an image-less batch runs the ballast too."""
     tokenizer = processor.tokenizer
     rows = [p for p in prompts for _ in range(num_generations)]
-    with_ballast = ballast is not None and not any(r.n_images for r in rows)
+    with_ballast = ballast is not None and not any_image(rows)
     inputs = left_padded(rows + [ballast] * with_ballast, tokenizer.pad_token_id, processor.image_token_id)
     device_inputs = {k: v.to(model.device) for k, v in inputs.items()}
     was_training = model.training

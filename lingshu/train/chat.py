@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterable
 
 import torch
 from PIL import Image
@@ -156,6 +157,11 @@ def left_padded(encoded: list[Encoded], pad_id: int, image_token_id: int, width:
         ids[i, width - len(e):] = torch.tensor(e.input_ids)
         mask[i, width - len(e):] = 1
     return {"input_ids": ids, "attention_mask": mask, "mm_token_type_ids": (ids == image_token_id).long()} | image_inputs(encoded)
+
+
+def any_image(encoded: Iterable[Encoded]) -> bool:
+    """Whether a batch runs the vision encoder (several training processes must all run it, or none)."""
+    return any(e.n_images for e in encoded)
 
 
 def image_inputs(encoded: list[Encoded]) -> dict:

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from lingshu.train.chat import IGNORE, Encoded, FittedImages, encode, image_inputs, render
+from lingshu.train.chat import IGNORE, Encoded, FittedImages, any_image, encode, image_inputs, render
 from lingshu.train.config import CommonTrainConfig, StageConfig
 from lingshu.train.mixture import select
 from lingshu.train.packing import first_fit_decreasing
@@ -77,7 +77,7 @@ def blank_image_row(processor, max_length: int) -> list[Encoded]:
 
 
 def ensure_an_image(units: list[list[Encoded]], blank: list[Encoded]) -> list[list[Encoded]]:
-    return units if any(e.n_images for unit in units for e in unit) else [*units, blank]
+    return units if any_image(e for unit in units for e in unit) else [*units, blank]
 
 
 class RowDataset(Dataset):
