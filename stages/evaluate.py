@@ -29,32 +29,26 @@ def main(argv: list[str] | None = None) -> int:
     import lingshu.eval.loaders  # noqa: F401
     from lingshu.eval.backends import make_backend
     from lingshu.eval.benchmark import select
-    from lingshu.eval.runner import generate, start_or_resume, suite_summary, summarise
+    from lingshu.eval.controls import parse_controls
+    from lingshu.eval.runner import start_or_resume
+    from lingshu.eval.suite import SuiteRun, evaluate_suite, flat_metrics
 
     model_dir = repo / cfg.checkpoints_dir / args.checkpoint
     out = repo / cfg.out_dir / args.checkpoint
     settings = {k: v for k, v in asdict(cfg).items() if k in ("protocol", "backend", "max_new_tokens", "dtype")}
     options = cfg.backend_options()  # a setting the backend cannot take fails here, before any run is opened
+    run = SuiteRun(root=repo, protocol=cfg.protocol, batch_size=cfg.batch_size, limit=cfg.limit,
+                   controls=parse_controls(list(cfg.controls)))
     with stage_run(f"evaluate@{args.checkpoint}", cfg, load_section("tracking", args.params)):
         mlflow.set_tag("lingshu.checkpoint", args.checkpoint)
         resumed = start_or_resume(out, fingerprint(settings, model_dir))
         backend = make_backend(cfg.backend, str(model_dir), **options)
-        results = []
-        for bench in select(list(cfg.benchmarks)):
-            items = bench.items(repo)[: cfg.limit or None]
-            path = generate(bench, items, backend, out, cfg.protocol, cfg.batch_size)
-            results.append(summarise(bench, path, cfg.protocol, {i.id for i in items}))
-        suite = suite_summary(results, out)
+        results, suite = evaluate_suite(select(list(cfg.benchmarks)), backend, out, run)
         atomic_write_json(repo / cfg.metrics_dir / f"{args.checkpoint}.json", suite)
         rows = "benchmark,score,ci_low,ci_high\n" + "".join(
             f"{r['benchmark']},{r['score']:.2f},{r['ci_low']:.2f},{r['ci_high']:.2f}\n" for r in results)
         atomic_write_bytes(repo / cfg.plots_dir / f"{args.checkpoint}.csv", rows.encode())
-        flat = {}
-        for r in results:
-            flat |= {f"{r['benchmark']}/accuracy": r["score"], f"{r['benchmark']}/ci_low": r["ci_low"],
-                     f"{r['benchmark']}/ci_high": r["ci_high"], f"{r['benchmark']}/parse_fail_rate": r["parse_fail_rate"]}
-        flat |= {f"group/{g}": v for g, v in suite["groups"].items()}
-        mlflow.log_metrics(flat)
+        mlflow.log_metrics(flat_metrics(results, suite))
         mlflow.log_artifacts(str(out), artifact_path="eval")
     summary = ", ".join(f"{r['benchmark']} {r['score']:.1f}" for r in results)
     print(f"evaluate@{args.checkpoint}: {summary}{' (resumed)' if resumed else ''}")

@@ -158,18 +158,18 @@ def test_prompt_length_is_monotone(backend, images):
 def test_medqa_end_to_end_through_the_runner(backend, server, repo, tmp_path):
     import lingshu.eval.loaders  # noqa: F401  (registers the loaders)
     from lingshu.eval.benchmark import discover
-    from lingshu.eval.runner import generate, read_predictions
+    from lingshu.eval.runner import generate, predictions_file, read_predictions
 
     bench = discover()["medqa"]
     items = bench.items(repo)[:5]
-    path = generate(bench, items, backend, tmp_path, "strict", batch_size=2)
+    path = generate(bench, items, backend, predictions_file(tmp_path, bench.name), "strict", batch_size=2)
     lines = path.read_text().splitlines()
     assert len(lines) == 5 and server.errors == [] and server.calls == 5
     records = read_predictions(path)
     assert set(records) == {i.id for i in items}
     for record in records.values():
         assert record["response"] == record["prompt"].upper() + " |0"
-    assert generate(bench, items, backend, tmp_path, "strict", batch_size=2) == path and server.calls == 5  # resumed
+    assert generate(bench, items, backend, predictions_file(tmp_path, bench.name), "strict", batch_size=2) == path and server.calls == 5  # resumed
 
 
 def test_cli_evaluates_through_a_server_named_by_base_url(server, repo, tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ from lingshu.eval.backends.hf import HFBackend
 from lingshu.eval.benchmark import discover, read_benchmark, select
 from lingshu.eval.loaders.mcq_jsonl import split_inline_options
 from lingshu.eval.prompts import with_images
-from lingshu.eval.runner import generate, read_predictions, summarise
+from lingshu.eval.runner import generate, predictions_file, read_predictions, summarise
 
 EXPECTED_SIZES = {"vqa_rad": 451, "pubmedqa": 500, "medqa": 1273, "mmlu_medical": 1089, "medmcqa": 4183}
 
@@ -82,13 +82,13 @@ class CountingBackend:
 def test_a_killed_run_resumes_without_recomputing_or_duplicating(backend, repo, tmp_path):
     bench = discover()["vqa_rad"]
     items = bench.items(repo)[:10]
-    path = generate(bench, items, backend, tmp_path, "strict", batch_size=4)
+    path = generate(bench, items, backend, predictions_file(tmp_path, bench.name), "strict", batch_size=4)
     full = path.read_text().splitlines()
     assert len(full) == 10
     # simulate a kill: 6 complete lines and half of the 7th
     path.write_text("\n".join(full[:6]) + "\n" + full[6][:20])
     counting = CountingBackend(backend)
-    generate(bench, items, counting, tmp_path, "strict", batch_size=4)
+    generate(bench, items, counting, predictions_file(tmp_path, bench.name), "strict", batch_size=4)
     assert sum(counting.calls) == 4
     records = path.read_text().splitlines()
     assert len(records) == 10 and len({json.loads(r)["id"] for r in records}) == 10

@@ -11,7 +11,7 @@ from PIL import Image
 from lingshu.eval.metrics import mean_with_ci
 from lingshu.report.charts import delta_chart, progression_chart
 from lingshu.report.compare import compare_systems, to_markdown, to_metrics, to_rows
-from lingshu.report.paired import item_scores, paired_bootstrap
+from lingshu.stats.paired import item_scores, paired_bootstrap
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -126,7 +126,7 @@ def test_vqa_rows_get_the_evaluation_prompt_of_their_kind(tmp_path, question, an
     selection = _select_from(tmp_path, [_vqa(0, question, answer, answer_type)])
     prompt = _only(selection, "vqa_rad:0")
     assert (prompt.kind, prompt.format, prompt.answer) == (kind, kind, answer)
-    assert prompt.prompt == "<image>\n" + template.format(question=question)
+    assert prompt.prompt == "<image>" + template.format(question=question)
     assert (prompt.modality, prompt.images) == ("x-ray", ["img0.jpg"])
 
 
@@ -147,8 +147,8 @@ def test_mcq_stays_multiple_choice_without_rewriting(tmp_path):
     options = dict(zip("ABCD", DRUGS))
     assert (prompt.kind, prompt.format, prompt.answer, prompt.options, prompt.rewritten) == \
         ("mcq", "multiple_choice", "B", options, False)
-    # the evaluation's MCQ wording without its leading newline (selection strips it; the eval runner keeps it)
-    assert prompt.prompt == multiple_choice("Which drug is a vitamin K antagonist?", options).lstrip("\n")
+    # exactly the evaluation's MCQ wording, leading newline included, as the eval runner asks it
+    assert prompt.prompt == multiple_choice("Which drug is a vitamin K antagonist?", options)
 
 
 def test_mcq_with_long_correct_option_is_never_rewritten(tmp_path):
@@ -178,7 +178,7 @@ def test_synthetic_template_rows_keep_their_wording(tmp_path):
     assert (open_.kind, open_.prompt) == ("open", samples[0].conversations[0]["content"])
     assert (yes_no.kind, yes_no.format, yes_no.answer) == ("yes_no", "yes_no", "no")
     assert (choice.kind, choice.answer, choice.rewritten) == ("closed", "CT", True)
-    assert choice.prompt == "<image>\n" + vqa("Which imaging modality is shown?", "closed")
+    assert choice.prompt == "<image>" + vqa("Which imaging modality is shown?", "closed")
 
 
 def test_ocr_page_takes_its_options_from_the_source_row(tmp_path):
@@ -187,7 +187,7 @@ def test_ocr_page_takes_its_options_from_the_source_row(tmp_path):
     page = _only(selection, "ocr:pubmedqa:7")
     assert (page.kind, page.format, page.answer) == ("mcq", "multiple_choice", "C")
     assert page.options == {"A": "yes", "B": "no", "C": "maybe"}
-    assert page.prompt == "<image>\n" + OCR_QUESTION
+    assert page.prompt == "<image>" + OCR_QUESTION
 
 
 def test_ocr_page_without_its_source_row_is_rejected(tmp_path):

@@ -169,7 +169,7 @@ def options_of(question: str) -> dict[str, str]:
 
 def asked_kind(question: str) -> tuple[str, str, str | None]:
     """(label type, form, value asked about in a yes/no question) from the vqa.yaml wordings."""
-    text = question.replace("<image>\n", "")
+    text = question.replace("<image>", "")
     for kind in ("modality", "body_part", "plane"):
         for form in ("open", "choice"):
             if any(text.startswith(t) or f"Question: {t}\n" in text for t in VQA_TEMPLATES[kind][form]):

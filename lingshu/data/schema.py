@@ -34,6 +34,20 @@ MODALITIES = (
 IMAGE_TOKEN = "<image>"
 
 
+def image_labels(n_images: int) -> list[str]:
+    """The text put before each image of a user turn: nothing for a single image, "<image_i>: " for several.
+
+    This is the evaluation's layout (MedEvalKit's), used by training data too, so that a model is trained
+    on exactly the token layout it is asked in.
+    """
+    return [""] if n_images == 1 else [f"<image_{i + 1}>: " for i in range(n_images)]
+
+
+def user_content(text: str, n_images: int) -> str:
+    """A user turn: its images' placeholders first, laid out as the evaluation prompts them, then the text."""
+    return "".join(label + IMAGE_TOKEN for label in image_labels(n_images)) + text
+
+
 @dataclass
 class ImageSource:
     """An image a loader found, read lazily so that no more than one image is in memory at a time.

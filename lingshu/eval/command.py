@@ -2,6 +2,7 @@
 
     lingshu eval --model models/instruct --benchmarks vqa_rad,pubmedqa --out eval/instruct
     lingshu eval --model Qwen/Qwen2.5-VL-7B-Instruct --benchmarks text_qa --limit 100 --protocol medevalkit
+    lingshu eval --model models/instruct --benchmarks image_grounding --controls blank-image --out /tmp/look
     lingshu eval --rescore --out eval/instruct --benchmarks vqa_rad --protocol medevalkit   # no model needed
 
 Benchmarks are YAML files (lingshu/eval/benchmarks/, plus --benchmark-dir); a group name (e.g.
@@ -42,24 +43,32 @@ def add_parser(commands) -> None:
     parser.add_argument("--root", type=Path, default=Path("."), help="folder benchmark paths are relative to")
     parser.add_argument("--judge-model", help="judge open answers with this model on an OpenAI-compatible server")
     parser.add_argument("--judge-base-url", help="judge server URL (default: $OPENAI_BASE_URL); key from $OPENAI_API_KEY")
+    parser.add_argument("--controls", default="",
+                        help="image controls, comma-separated: blank-image (each image replaced by a black one of its "
+                             "size) and/or text-only (no image); benchmarks with images are answered again under "
+                             "each and real - control is reported with a paired CI (default: none)")
     parser.add_argument("--rescore", action="store_true", help="score existing predictions only (no model)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.table import Table
     from tqdm import tqdm
 
     import lingshu.eval.loaders  # noqa: F401  (registers the loaders)
     from lingshu.eval.backends import make_backend
     from lingshu.eval.benchmark import select
     from lingshu.eval.config import EvalConfig
-    from lingshu.eval.runner import generate, suite_summary, summarise
+    from lingshu.eval.controls import parse_controls
+    from lingshu.eval.suite import SuiteRun, evaluate_suite
 
     benches = select([n.strip() for n in args.benchmarks.split(",") if n.strip()], args.benchmark_dir)
     if not args.rescore and not args.model:
         raise SystemExit("lingshu eval: --model is required unless --rescore")
+    try:
+        controls = parse_controls(args.controls)
+    except ValueError as exc:
+        raise SystemExit(f"lingshu eval: --controls: {exc}") from None
     options = EvalConfig(backend=args.backend, dtype=args.dtype, max_new_tokens=args.max_new_tokens,
                          tensor_parallel_size=args.tensor_parallel_size,
                          gpu_memory_utilization=args.gpu_memory_utilization,
@@ -74,26 +83,40 @@ def run(args: argparse.Namespace) -> int:
         judge_backend = make_backend("openai", args.judge_model, max_new_tokens=4,
                                      **({"base_url": args.judge_base_url} if args.judge_base_url else {}))
         judge = LLMJudge(judge_backend, args.judge_model, args.out / "judge_cache.jsonl")
-    results = []
-    for bench in benches:
-        items = bench.items(args.root)[: args.limit or None]
-        path = args.out / bench.name / "predictions.jsonl"
-        if backend is not None:
-            with tqdm(total=len(items), desc=bench.name, unit="q") as bar:
-                path = generate(bench, items, backend, args.out, args.protocol, args.batch_size, bar.update)
-        results.append(summarise(bench, path, args.protocol, {i.id for i in items}, judge))
-    suite = suite_summary(results, args.out)
-    table = Table(title=f"{args.model or args.out} ({args.protocol})")
-    for column in ("benchmark", "n", "score %", "95% CI", "parse fail %"):
-        table.add_column(column, justify="left" if column == "benchmark" else "right")
-    for r in results:
-        name = r["benchmark"] + (" (ROUGE-L)" if r["headline"] == "rouge_l" else "")
-        table.add_row(name, str(r["n"]), f"{r['score']:.1f}", f"{r['ci_low']:.1f}-{r['ci_high']:.1f}",
-                      f"{r['parse_fail_rate']:.1f}")
-    for group, average in suite["groups"].items():
-        table.add_row(f"[b]{group} (macro)[/b]", "", f"{average:.1f}", "", "")
-    Console().print(table)
+    bars: list = []
+
+    def progress(label: str, total: int):
+        bars.append(tqdm(total=total, desc=label, unit="q"))
+        return bars[-1].update
+
+    run_settings = SuiteRun(root=args.root, protocol=args.protocol, batch_size=args.batch_size, limit=args.limit,
+                            controls=controls, judge=judge, progress=progress)
+    results, suite = evaluate_suite(benches, backend, args.out, run_settings)
+    for bar in bars:
+        bar.close()
+    Console().print(results_table(f"{args.model or args.out} ({args.protocol})", results, suite))
     if judge is not None:
         print(f"judge {args.judge_model}: {judge.asked} new verdicts asked, {judge.errors} judge errors "
               f"(samples with a judge error keep their exact-match score)")
     return 0
+
+
+def results_table(title: str, results: list[dict], suite: dict):
+    """The printed table: one row per benchmark (and per image control, with real − control), then group averages."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("benchmark", "n", "score %", "95% CI", "parse fail %", "real − control (95% CI)"):
+        table.add_column(column, justify="left" if column == "benchmark" else "right")
+    for r in results:
+        name = r["benchmark"] + (" (ROUGE-L)" if r["headline"] == "rouge_l" else "")
+        table.add_row(name, str(r["n"]), f"{r['score']:.1f}", f"{r['ci_low']:.1f}-{r['ci_high']:.1f}",
+                      f"{r['parse_fail_rate']:.1f}", "")
+        for control, c in r.get("controls", {}).items():
+            gap = c["real_minus_control"]
+            table.add_row(f"  {control}", str(c["n"]), f"{c['score']:.1f}", f"{c['ci_low']:.1f}-{c['ci_high']:.1f}",
+                          f"{c['parse_fail_rate']:.1f}",
+                          f"{gap['delta']:+.1f} ({gap['ci_low']:+.1f}, {gap['ci_high']:+.1f})")
+    for group, average in suite["groups"].items():
+        table.add_row(f"[b]{group} (macro)[/b]", "", f"{average:.1f}", "", "", "")
+    return table

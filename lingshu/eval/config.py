@@ -16,6 +16,9 @@ class EvalConfig:
     protocol: str = doc("strict", "Scoring rules: strict (default) or medevalkit (MedEvalKit's, for comparable numbers).")
     backend: str = doc("hf", "Inference backend: hf (transformers, batched), openai (any compatible server) or vllm (CUDA).")
     limit: int = doc(200, "First N items per benchmark (0: all); keeps the embedded demo quick.")
+    controls: list[str] = doc(["blank_image"], "Image controls for benchmarks with images: blank_image (each image "
+                                               "replaced by a black one of its size) and/or text_only (no image); "
+                                               "reported as real − control, paired, per benchmark.")
     batch_size: int = doc(16, "Prompts per generation batch.")
     max_new_tokens: int = doc(16, "Generation budget per answer (raise it for reasoning models and reports).")
     dtype: str = doc("auto", "Model dtype for inference: auto, float32, bfloat16, float16.")

@@ -8,6 +8,8 @@ MedEvalKit does (a leak of the answer into the prompt, kept there for comparabil
 
 from __future__ import annotations
 
+from lingshu.data.schema import image_labels
+
 MCQ = "\nQuestion: {question}\nOptions: \n{options}\nAnswer with the option's letter from the given choices directly."
 YES_NO = "{question}\nPlease output 'yes' or 'no'(no extra output)."
 CLOSED = "{question}\nAnswer the question using a single word or phrase."
@@ -57,10 +59,9 @@ def vqa(question: str, kind: str) -> str:
 
 
 def with_images(text: str, n_images: int) -> list[dict]:
-    """User-turn content parts: the images first, numbered when there are several, then the text."""
+    """User-turn content parts: the images first, numbered when there are several, then the text (the
+    layout training data uses too: lingshu.data.schema.user_content)."""
     parts: list[dict] = []
-    for i in range(n_images):
-        if n_images > 1:
-            parts.append({"type": "text", "text": f"<image_{i + 1}>: "})
-        parts.append({"type": "image"})
+    for label in image_labels(n_images):
+        parts += ([{"type": "text", "text": label}] if label else []) + [{"type": "image"}]
     return parts + [{"type": "text", "text": text}]

@@ -78,10 +78,15 @@ def start_or_resume(out_dir: Path, key: str) -> bool:
     return False
 
 
-def generate(bench: Benchmark, items: list[EvalItem], backend, out_dir: Path, protocol: str, batch_size: int,
+def predictions_file(out_dir: Path, benchmark: str, control: str | None = None) -> Path:
+    """Where a benchmark's answers go: `<out>/<benchmark>/predictions.jsonl`, a control's one folder below."""
+    folder = out_dir / benchmark
+    return (folder / control if control else folder) / "predictions.jsonl"
+
+
+def generate(bench: Benchmark, items: list[EvalItem], backend, path: Path, protocol: str, batch_size: int,
              progress: Callable[[int], None] = lambda n: None) -> Path:
-    """Answer every item not yet in predictions.jsonl; returns the predictions file."""
-    path = out_dir / bench.name / "predictions.jsonl"
+    """Answer every item not yet in the predictions file `path`; returns it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     text = path.read_text() if path.exists() else ""
     done = parse_predictions(text)
@@ -110,25 +115,30 @@ def generate(bench: Benchmark, items: list[EvalItem], backend, out_dir: Path, pr
     return path
 
 
-def summarise(bench: Benchmark, path: Path, protocol: str, ids: set[str] | None = None, judge=None) -> dict:
-    """Benchmark metrics from its predictions file (rescored under `protocol`, open answers optionally judged)."""
+def score_file(path: Path, protocol: str, ids: set[str] | None = None, judge=None) -> tuple[list[dict], dict | None]:
+    """The predictions in `path` (only `ids`, if given) rescored under `protocol`, open answers optionally
+    judged; returns the scored records and the judge's report (None without a judge)."""
     records = [r for r in read_predictions(path).values() if ids is None or r["id"] in ids]
     scored = [r | score_record(r, protocol) for r in records]
-    judge_report = None
-    if judge is not None:
-        wrong_open = [r for r in scored if r["kind"] == "open" and not r["correct"]]
-        unparsed = [r for r in scored if protocol == "strict" and r["kind"] == "mcq" and not r["parsed"]]
-        errors_before = judge.errors
-        for record, verdict in zip(wrong_open, judge.judge(wrong_open)):
-            if verdict is not None:
-                record["correct"] = verdict
-                record["judged"] = True
-        for record, letter in zip(unparsed, judge.choose(unparsed)):
-            if letter not in (None, "none"):
-                record |= {"extracted": letter, "parsed": True, "judged": True,
-                           "correct": letter == str(record["answer"]).upper()}
-        judge_report = {"model": judge.model_name, "open_answers_judged": len(wrong_open),
-                        "unparsed_choices_judged": len(unparsed), "judge_errors": judge.errors - errors_before}
+    if judge is None:
+        return scored, None
+    wrong_open = [r for r in scored if r["kind"] == "open" and not r["correct"]]
+    unparsed = [r for r in scored if protocol == "strict" and r["kind"] == "mcq" and not r["parsed"]]
+    errors_before = judge.errors
+    for record, verdict in zip(wrong_open, judge.judge(wrong_open)):
+        if verdict is not None:
+            record["correct"] = verdict
+            record["judged"] = True
+    for record, letter in zip(unparsed, judge.choose(unparsed)):
+        if letter not in (None, "none"):
+            record |= {"extracted": letter, "parsed": True, "judged": True,
+                       "correct": letter == str(record["answer"]).upper()}
+    return scored, {"model": judge.model_name, "open_answers_judged": len(wrong_open),
+                    "unparsed_choices_judged": len(unparsed), "judge_errors": judge.errors - errors_before}
+
+
+def benchmark_metrics(bench: Benchmark, scored: list[dict], protocol: str, judge_report: dict | None = None) -> dict:
+    """Score with CI, parse-fail rate, token F1/recall, report metrics and breakdowns of scored records."""
     correct = [float(r["correct"]) for r in scored]  # 0/1 for questions, per-sample ROUGE-L for reports
     metrics = {"benchmark": bench.name, "version": bench.version, "group": bench.group, "protocol": protocol,
                "headline": "rouge_l" if bench.task == "report" else "accuracy", **mean_with_ci(correct),
@@ -152,17 +162,28 @@ def summarise(bench: Benchmark, path: Path, protocol: str, ids: set[str] | None 
             buckets[str(r["fields"].get(field_name))].append(float(r["correct"]))
         breakdowns[field_name] = {k: {"score": 100 * sum(v) / len(v), "n": len(v)} for k, v in sorted(buckets.items())}
     metrics["breakdown"] = breakdowns
+    return metrics
+
+
+def summarise(bench: Benchmark, path: Path, protocol: str, ids: set[str] | None = None, judge=None) -> dict:
+    """Benchmark metrics from its predictions file (rescored under `protocol`, open answers optionally
+    judged), also written as metrics.json beside it."""
+    scored, judge_report = score_file(path, protocol, ids, judge)
+    metrics = benchmark_metrics(bench, scored, protocol, judge_report)
     atomic_write_json(path.parent / "metrics.json", metrics)
     return metrics
 
 
+SUMMARY_KEYS = ("score", "ci_low", "ci_high", "n", "parse_fail_rate")
+
+
 def suite_summary(results: list[dict], out_dir: Path) -> dict:
-    """Per-benchmark scores plus each group's macro average."""
+    """Per-benchmark scores (with their image controls, where run) plus each group's macro average."""
     groups: dict[str, list[float]] = defaultdict(list)
     for r in results:
         groups[r["group"]].append(r["score"])
-    suite = {"benchmarks": {r["benchmark"]: {k: r[k] for k in ("score", "ci_low", "ci_high", "n", "parse_fail_rate")}
-                            for r in results},
-             "groups": {g: sum(v) / len(v) for g, v in sorted(groups.items())}}
+    benchmarks = {r["benchmark"]: {k: r[k] for k in SUMMARY_KEYS} | ({"controls": r["controls"]} if r.get("controls") else {})
+                  for r in results}
+    suite = {"benchmarks": benchmarks, "groups": {g: sum(v) / len(v) for g, v in sorted(groups.items())}}
     atomic_write_json(out_dir / "metrics.json", suite)
     return suite

@@ -36,32 +36,55 @@ def _write_png(figure: Figure, path: str | Path) -> Path:
     return Path(path)
 
 
-def progression_chart(scores: Mapping[str, Mapping[str, Mapping[str, float]]], path: str | Path) -> Path:
-    """One line per benchmark across checkpoints (in the order given), shaded with its 95% CI.
+def _progression_panel(axes, checkpoints: list[str], series: Mapping[str, Mapping[str, Mapping[str, float]]],
+                       keys: tuple[str, str, str]) -> None:
+    """Lines per benchmark across checkpoints with a shaded interval; `series`: checkpoint -> benchmark -> values."""
+    benchmarks = list(dict.fromkeys(name for per_checkpoint in series.values() for name in per_checkpoint))
+    positions = np.arange(len(checkpoints))
+    for index, benchmark in enumerate(benchmarks):
+        def values(key: str) -> list[float]:
+            return [series[c][benchmark][key] if benchmark in series.get(c, {}) else np.nan for c in checkpoints]
 
-    `scores`: checkpoint -> benchmark -> {score, ci_low, ci_high}, the "benchmarks" part of
+        color = f"C{index % 10}"
+        axes.plot(positions, values(keys[0]), marker="o", color=color, label=benchmark)
+        axes.fill_between(positions, values(keys[1]), values(keys[2]), color=color, alpha=0.15, linewidth=0)
+    axes.set_xticks(positions, checkpoints)
+    axes.set_xlabel("checkpoint (training stage)")
+    axes.grid(axis="y", alpha=0.3)
+
+
+def image_gaps(scores: Mapping[str, Mapping[str, Mapping]], control: str = "blank_image") -> dict[str, dict[str, dict]]:
+    """checkpoint -> benchmark -> {delta, ci_low, ci_high} of real − `control`, for benchmarks that ran it."""
+    return {checkpoint: {name: result["controls"][control]["real_minus_control"]
+                         for name, result in per_checkpoint.items() if control in result.get("controls", {})}
+            for checkpoint, per_checkpoint in scores.items()}
+
+
+def progression_chart(scores: Mapping[str, Mapping[str, Mapping[str, float]]], path: str | Path) -> Path:
+    """One line per benchmark across checkpoints (in the order given), shaded with its 95% CI; beside it,
+    where benchmarks ran the blank-image control, real − blank per checkpoint with its paired CI.
+
+    `scores`: checkpoint -> benchmark -> {score, ci_low, ci_high[, controls]}, the "benchmarks" part of
     metrics/eval/<checkpoint>.json; a benchmark missing at a checkpoint leaves a gap.
     """
     if not scores:
         raise ValueError("no checkpoints to chart")
     checkpoints = list(scores)
-    benchmarks = list(dict.fromkeys(name for per_checkpoint in scores.values() for name in per_checkpoint))
-    figure = _new_figure(width=max(6.0, 1.3 * len(checkpoints) + 3), height=5.0)
-    axes = figure.add_subplot()
-    positions = np.arange(len(checkpoints))
-    for index, benchmark in enumerate(benchmarks):
-        def series(key: str) -> list[float]:
-            return [scores[c][benchmark][key] if benchmark in scores[c] else np.nan for c in checkpoints]
-
-        color = f"C{index % 10}"
-        axes.plot(positions, series("score"), marker="o", color=color, label=benchmark)
-        axes.fill_between(positions, series("ci_low"), series("ci_high"), color=color, alpha=0.15, linewidth=0)
-    axes.set_xticks(positions, checkpoints)
-    axes.set_xlabel("checkpoint (training stage)")
+    gaps = image_gaps(scores)
+    with_gaps = any(gaps.values())
+    figure = _new_figure(width=max(6.0, 1.3 * len(checkpoints) + 3) * (1.8 if with_gaps else 1), height=5.0)
+    axes = figure.add_subplot(1, 2 if with_gaps else 1, 1)
+    _progression_panel(axes, checkpoints, scores, ("score", "ci_low", "ci_high"))
     axes.set_ylabel("score (%)")
     axes.set_title("Benchmark scores by training stage (shaded: 95% bootstrap CI)")
-    axes.grid(axis="y", alpha=0.3)
-    figure.legend(loc="outside lower center", ncol=min(len(benchmarks), 5), frameon=False)
+    axes.legend(loc="best", fontsize="small", frameon=False)
+    if with_gaps:
+        right = figure.add_subplot(1, 2, 2)
+        _progression_panel(right, checkpoints, gaps, ("delta", "ci_low", "ci_high"))
+        right.axhline(0, color="black", linewidth=1)
+        right.set_ylabel("real − blank image (percentage points)")
+        right.set_title("Does the model use the image? (shaded: 95% paired CI)")
+        right.legend(loc="best", fontsize="small", frameon=False)
     return _write_png(figure, path)
 
 
@@ -100,7 +123,7 @@ def delta_chart(comparison: Comparison, path: str | Path) -> Path:
     axes.axvline(0, color="black", linewidth=1)
     axes.margins(x=0.1)
     axes.set_xlabel(f"change vs {comparison.baseline} (percentage points)")
-    axes.set_title(f"Change vs {comparison.baseline} ({comparison.level:.0%} paired bootstrap CI)")
+    axes.set_title(f"Change vs {comparison.baseline} ({comparison.level:.0%} {comparison.method})", fontsize="medium")
     handles = [Patch(facecolor=f"C{slot % 10}", edgecolor="black", label=variant)
                for slot, variant in enumerate(variants)]
     handles.append(Patch(facecolor="white", edgecolor="black", hatch=SIGNIFICANT_HATCH, label="* CI excludes 0"))

@@ -13,7 +13,7 @@ from typing import Callable
 
 from lingshu.eval.config import EvalConfig
 from lingshu.eval.runner import parse_predictions
-from lingshu.report.paired import item_scores
+from lingshu.stats.paired import item_scores
 
 
 def evaluated_ids(cfg: EvalConfig, repo: Path) -> dict[str, list[str]]:
@@ -55,4 +55,33 @@ def question_scores(cfg: EvalConfig, checkpoint: str, ids: dict[str, list[str]],
             out[benchmark] = item_scores(parse_predictions(read(path)), wanted)
         except (ValueError, FileNotFoundError) as exc:
             raise ValueError(f"{path}: {exc}") from None
+    return out
+
+
+GAP_GROUP = "image_gap"  # the group of the columns holding, per question, the real-image score minus the control's
+
+
+def controlled_benchmarks(cfg: EvalConfig, checkpoint: str, read: Reader, control: str = "blank_image") -> list[str]:
+    """The benchmarks whose evaluation at `checkpoint` ran `control` (those with images)."""
+    return [name for name, result in suite_scores(cfg, checkpoint, read).items() if control in result.get("controls", {})]
+
+
+def image_gap_scores(cfg: EvalConfig, checkpoint: str, ids: dict[str, list[str]], benchmarks: list[str], read: Reader,
+                     control: str = "blank_image") -> dict[str, dict[str, float]]:
+    """`<benchmark>/real-blank` (gap_column) -> question id -> real score − control score, on the questions the
+    control asked."""
+    from lingshu.eval.controls import gap_column
+
+    out = {}
+    for benchmark in benchmarks:
+        real = question_scores(cfg, checkpoint, {benchmark: ids[benchmark]}, read)[benchmark]
+        path = f"{cfg.out_dir}/{checkpoint}/{benchmark}/{control}/predictions.jsonl"
+        try:
+            controlled = parse_predictions(read(path))
+        except FileNotFoundError:
+            raise ValueError(f"{path} is missing: run `dvc repro evaluate@{checkpoint}` with eval.controls "
+                             f"including {control}") from None
+        asked = [i for i in ids[benchmark] if i in controlled]
+        blank = item_scores(controlled, asked)
+        out[gap_column(benchmark, control)] = {i: real[i] - blank[i] for i in asked}
     return out

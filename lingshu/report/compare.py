@@ -10,15 +10,19 @@ Markdown table for reports/, flat metric names for MLflow and DVC, and CSV rows 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Sequence, Union
 
 import numpy as np
 
-from lingshu.report.paired import (PairedDelta, aligned_scores, paired_bootstrap, percentile_interval,
+from lingshu.stats.paired import (PairedDelta, aligned_scores, paired_bootstrap, percentile_interval,
                                    resampled_mean_deltas)
+from lingshu.stats.replicates import SeedDelta, group_seed_delta, seed_delta
 
 QuestionScores = Mapping[str, float]  # question id -> score (0/1, or ROUGE-L for reports)
 SystemScores = Mapping[str, Mapping[str, QuestionScores]]  # system -> benchmark -> question scores
+SeededScores = Mapping[str, Mapping[str, Sequence[QuestionScores]]]  # system -> benchmark -> one per seed
+Delta = Union[PairedDelta, SeedDelta]  # both carry delta, ci_low, ci_high, n, significant
+QUESTION_ONLY = "paired bootstrap CI over questions"
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class BenchmarkResult:
     group: str
     n: int  # questions, the same for every system
     scores: dict[str, float]  # system -> mean score (%), baseline included
-    deltas: dict[str, PairedDelta]  # variant -> delta vs the baseline
+    deltas: dict[str, Delta]  # variant -> delta vs the baseline
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,7 @@ class GroupResult:
     group: str
     benchmarks: list[str]
     scores: dict[str, float]  # system -> mean of its member benchmark scores (%)
-    deltas: dict[str, PairedDelta]  # variant -> macro delta; n counts the questions of all members
+    deltas: dict[str, Delta]  # variant -> macro delta; n counts the questions of all members
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class Comparison:
     benchmarks: dict[str, BenchmarkResult]
     groups: dict[str, GroupResult]
     level: float  # confidence level of every interval
+    method: str = QUESTION_ONLY  # what the intervals account for, as the legend says it
+    n_seeds: int = 1
 
     @property
     def variants(self) -> list[str]:
@@ -80,6 +86,48 @@ def compare_systems(baseline: str, systems: SystemScores, groups: Mapping[str, s
                  for group, names in members.items()}
     return Comparison(baseline=baseline, systems=[baseline, *variants], benchmarks=per_benchmark, groups=per_group,
                       level=level)
+
+
+def compare_seeded(baseline: str, systems: SeededScores, groups: Mapping[str, str], level: float = 0.95) -> Comparison:
+    """As `compare_systems`, over several training seeds per system (seed i of each system paired with seed i
+    of the baseline): every interval counts seed variance and question sampling (lingshu.stats.replicates)."""
+    if baseline not in systems:
+        raise ValueError(f"baseline {baseline!r} is not among the systems {list(systems)}")
+    _check_same_benchmarks(baseline, systems)
+    benchmarks = list(systems[baseline])
+    seed_counts = {(name, b): len(per_seed) for name, per in systems.items() for b, per_seed in per.items()}
+    if len(set(seed_counts.values())) != 1:
+        raise ValueError(f"every system needs the same seeds on every benchmark, got {seed_counts}")
+    ungrouped = [name for name in benchmarks if name not in groups]
+    if ungrouped:
+        raise ValueError(f"benchmarks without a group: {ungrouped}")
+    variants = [name for name in systems if name != baseline]
+    per_benchmark = {}
+    for name in benchmarks:
+        reference = systems[baseline][name]
+        deltas = {}
+        for variant in variants:
+            try:
+                deltas[variant] = seed_delta(reference, systems[variant][name], level)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {variant} vs {baseline}: {exc}") from exc
+        scores = {baseline: 100 * float(np.mean([np.mean(list(s.values())) for s in reference]))}
+        per_benchmark[name] = BenchmarkResult(name, groups[name], len(reference[0]),
+                                              scores | {v: d.variant for v, d in deltas.items()}, deltas)
+    members: dict[str, list[str]] = {}
+    for name in benchmarks:
+        members.setdefault(groups[name], []).append(name)
+    per_group = {}
+    for group, names in members.items():
+        deltas = {v: group_seed_delta({b: (systems[baseline][b], systems[v][b]) for b in names}, level)
+                  for v in variants}
+        scores = {system: float(np.mean([per_benchmark[b].scores[system] for b in names]))
+                  for system in [baseline, *variants]}
+        per_group[group] = GroupResult(group, names, scores, deltas)
+    n_seeds = next(iter(seed_counts.values()))
+    return Comparison(baseline=baseline, systems=[baseline, *variants], benchmarks=per_benchmark, groups=per_group,
+                      level=level, method=f"CI over {n_seeds} training seeds and the questions (t, Satterthwaite df)",
+                      n_seeds=n_seeds)
 
 
 def _check_same_benchmarks(baseline: str, systems: SystemScores) -> None:
@@ -133,7 +181,7 @@ def _signed(value: float) -> str:
     return f"{rounded:+.1f}".replace("-", "\u2212")
 
 
-def _cell(score: float, delta: PairedDelta | None) -> str:
+def _cell(score: float, delta: Delta | None) -> str:
     if delta is None:
         return f"{score:.1f}"
     mark = "*" if delta.significant else ""
@@ -157,7 +205,7 @@ def to_markdown(comparison: Comparison) -> str:
     questions = ", ".join(f"{name} {result.n}" for name, result in comparison.benchmarks.items())
     members = "; ".join(f"{name} = {', '.join(result.benchmarks)}" for name, result in comparison.groups.items())
     lines += ["", f"Scores in %. In parentheses: change vs {comparison.baseline} in percentage points "
-                  f"[{comparison.level:.0%} paired bootstrap CI over questions]; * = the CI excludes 0. "
+                  f"[{comparison.level:.0%} {comparison.method}]; * = the CI excludes 0. "
                   f"Group columns are macro averages ({members}). Questions per benchmark: {questions}."]
     return "\n".join(lines) + "\n"
 

@@ -19,7 +19,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from lingshu.report.variants import Variant
 
 
 @dataclass
@@ -38,16 +37,31 @@ def dvc(repo: Path, *args: str, env: dict | None = None) -> subprocess.Completed
     return done
 
 
-def run_variants(repo: Path, variants: list[Variant], tracking_uri: str, jobs: int = 1) -> None:
-    """Queue every variant that needs a run, then run the queue (blocking until all are done)."""
+@dataclass
+class Planned:
+    """One experiment to queue: its name, its `-S` flags and the stage it reproduces up to (None: all)."""
+
+    name: str
+    flags: list[str]
+    target: str | None
+
+
+def run_planned(repo: Path, planned: list[Planned], tracking_uri: str, jobs: int = 1) -> list[str]:
+    """Queue every planned experiment not already finished on the current commit, then run the queue
+    (blocking until all are done); returns the names queued. Queue order is run order with one job, so an
+    experiment queued after another reuses its cached stages (a variant's seed after the full model's)."""
     env = dict(os.environ, MLFLOW_TRACKING_URI=tracking_uri)
-    queued = [v for v in variants if v.needs_run]
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    done = {name for name, run in finished(repo).items() if run.baseline == head}
+    queued = [p for p in planned if p.name not in done]
     if queued:
         require_committed_lock(repo)
-    for variant in queued:
-        dvc(repo, "exp", "run", "--queue", "-n", variant.name, *variant.set_flags(), variant.target, env=env)
+    for experiment in queued:
+        dvc(repo, "exp", "run", "--queue", "-n", experiment.name, *experiment.flags,
+            *([experiment.target] if experiment.target else []), env=env)
     if queued:
         dvc(repo, "exp", "run", "--run-all", "--jobs", str(jobs), env=env)
+    return [p.name for p in queued]
 
 
 def require_committed_lock(repo: Path) -> None:

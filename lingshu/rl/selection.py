@@ -3,7 +3,7 @@
 A sample is verifiable when its gold answer can be checked mechanically: a multiple-choice letter, a
 yes/no, or a short answer (at most `max_answer_words` words). Captions, reports and long answers are
 not. Prompts use the evaluation's instruction wording (lingshu.eval.prompts), so the rewards measure
-what the benchmarks do; images are placed as in the supervised data ("<image>\n" before the text). Then, in order:
+what the benchmarks do, with the images laid out as the evaluation's prompts lay them out. Then, in order:
 1. multiple-choice questions whose correct option is short are asked open-ended (`rewrite_mcq_open`);
 2. prompts longer than `max_prompt_length` tokens are dropped (cutting would cut the question or an image);
 3. yes/no questions (answer space yes/no(/maybe)) are down-sampled to `yes_no_share` of the whole;
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
-from lingshu.data.schema import IMAGE_TOKEN
+from lingshu.data.schema import IMAGE_TOKEN, user_content
 from lingshu.eval.extract import normalise
 from lingshu.eval.prompts import multiple_choice, vqa
 from lingshu.rl.config import SelectionConfig
@@ -78,10 +78,6 @@ class Selection:
         return out
 
 
-def _image_prefix(n_images: int) -> str:
-    return (IMAGE_TOKEN * n_images + "\n") if n_images else ""
-
-
 def _short(answer: str, cfg: SelectionConfig) -> bool:
     return 0 < len(normalise(answer).split()) <= cfg.max_answer_words
 
@@ -90,12 +86,12 @@ def _choice(base: dict, question: str, options: dict[str, str], gold: str, conte
             cfg: SelectionConfig, rewritable: bool = True) -> VerifiablePrompt:
     """A multiple-choice item, asked open-ended when the params say so and its correct option is short."""
     space = "yes_no" if {normalise(o) for o in options.values()} <= YES_NO_SPACE else None
-    prefix = _image_prefix(n_images) + (f"Context: {context}\n" if context else "")
     if rewritable and cfg.rewrite_mcq_open and _short(options[gold], cfg):
-        return VerifiablePrompt(**base, format=space or "closed", kind="closed", prompt=prefix + vqa(question, "closed"),
+        text = (f"Context: {context}\n" if context else "") + vqa(question, "closed")
+        return VerifiablePrompt(**base, format=space or "closed", kind="closed", prompt=user_content(text, n_images),
                                 answer=options[gold], rewritten=True)
-    body = multiple_choice(question, options)
-    return VerifiablePrompt(**base, format=space or "multiple_choice", kind="mcq", prompt=prefix + body.lstrip("\n"),
+    text = multiple_choice(question, options, context or None)
+    return VerifiablePrompt(**base, format=space or "multiple_choice", kind="mcq", prompt=user_content(text, n_images),
                             answer=gold, options=options)
 
 
@@ -147,7 +143,7 @@ def verifiable(row: dict, cfg: SelectionConfig, sources: dict[str, dict]) -> Ver
     if row["task"] == "vqa":
         question = str(meta.get("question") or turns[0]["content"].replace(IMAGE_TOKEN, "")).strip()
         kind = "yes_no" if yes_no else ("closed" if str(meta.get("answer_type", "")).upper() == "CLOSED" else "open")
-        return VerifiablePrompt(**base, format=kind, kind=kind, prompt=_image_prefix(n_images) + vqa(question, kind),
+        return VerifiablePrompt(**base, format=kind, kind=kind, prompt=user_content(vqa(question, kind), n_images),
                                 answer=gold)
     kind = "yes_no" if yes_no else "open"  # a one-turn instruction with a short answer
     return VerifiablePrompt(**base, format=kind, kind=kind, prompt=turns[0]["content"], answer=gold)

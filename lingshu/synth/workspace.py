@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from lingshu.data.schema import IMAGE_TOKEN, Sample
+from lingshu.data.schema import Sample, user_content
 from lingshu.data.store import ImageStore
 from lingshu.synth.config import SynthesizeConfig
 from lingshu.synth.ledger import Ledger
@@ -65,10 +65,10 @@ def synthetic_sample(*, id: str, generator: str, group: str, task: str, question
                      images: list[str], modality: str | None, body_part: str | None, licence: str,
                      provenance_file: str, source_ids: list[str], steps: dict) -> Sample:
     """A synthetic sample in the curated schema; meta carries the generator, its step outputs and source ids."""
-    prefix = "".join(f"{IMAGE_TOKEN}\n" for _ in images)
     return Sample(
         id=id, source=generator, group=group, task=task,
-        conversations=[{"role": "user", "content": prefix + question}, {"role": "assistant", "content": answer}],
+        conversations=[{"role": "user", "content": user_content(question, len(images))},
+                       {"role": "assistant", "content": answer}],
         images=list(images), modality=modality if images else "text", modality_source="metadata",
         body_part=body_part, licence=f"{licence} (synthetic derivative)" if licence else "synthetic",
         split="train", provenance_file=provenance_file, provenance_record=",".join(source_ids),

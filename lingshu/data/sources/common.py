@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from lingshu.config import SourceConfig
-from lingshu.data.schema import BadRecord, ImageSource, Rejected, Sample, check_sample
+from lingshu.data.schema import BadRecord, ImageSource, Rejected, Sample, check_sample, user_content
 
 
 def rel(path: Path, repo: Path) -> str:
@@ -114,9 +114,9 @@ def unparseable(src: SourceConfig, path: Path, repo: Path, exc: Exception) -> Re
 
 
 def qa_turns(question: str, answer: str, n_images: int) -> list[dict[str, str]]:
-    """A single-turn conversation; image placeholders come before the text (the evaluation protocol's order)."""
-    prefix = "".join("<image>\n" for _ in range(n_images))
-    return [{"role": "user", "content": prefix + question.strip()}, {"role": "assistant", "content": answer.strip()}]
+    """A single-turn conversation; image placeholders come before the text, laid out as the evaluation's."""
+    return [{"role": "user", "content": user_content(question.strip(), n_images)},
+            {"role": "assistant", "content": answer.strip()}]
 
 
 MODALITY_ALIASES = {

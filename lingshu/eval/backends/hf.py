@@ -20,29 +20,43 @@ class HFBackend:
     def __init__(self, model: str, dtype: str = "auto", device: str | None = None, max_new_tokens: int = 64):
         from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
 
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        multimodal, processor, tokenizer = load_chat_processor(model)
         torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
-        self.multimodal, self.processor, self.tokenizer = load_chat_processor(model)
-        auto = AutoModelForImageTextToText if self.multimodal else AutoModelForCausalLM
-        self.model = auto.from_pretrained(model, dtype=torch_dtype)
-        self.model.to(self.device).eval()
-        self.tokenizer.padding_side = "left"
+        auto = AutoModelForImageTextToText if multimodal else AutoModelForCausalLM
+        self._serve(auto.from_pretrained(model, dtype=torch_dtype), multimodal, processor, tokenizer,
+                    device or ("cuda" if torch.cuda.is_available() else "cpu"), max_new_tokens)
+
+    @classmethod
+    def serving(cls, model, processor, max_new_tokens: int = 64) -> "HFBackend":
+        """A backend over a multimodal model already in memory (a training stage's), asked exactly as the
+        evaluation asks a saved one: same chat template, same prompts, same greedy decoding."""
+        backend = cls.__new__(cls)
+        backend._serve(model, True, processor, processor.tokenizer, model.device, max_new_tokens)
+        return backend
+
+    def _serve(self, model, multimodal: bool, processor, tokenizer, device, max_new_tokens: int) -> None:
+        self.multimodal, self.processor, self.tokenizer = multimodal, processor, tokenizer
+        self.device, self.max_new_tokens = device, max_new_tokens
+        self.model = model.to(device).eval()
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.max_new_tokens = max_new_tokens
 
     def _text(self, request: Request) -> str:
         return chat_text(self.processor, self.multimodal, request)
 
     @torch.no_grad()
     def generate(self, requests: list[Request]) -> list[str]:
-        """Responses for one batch, in the order of the requests."""
+        """Responses for one batch, in the order of the requests (prompts padded on the left)."""
         texts = [self._text(r) for r in requests]
         images = [Image.open(p).convert("RGB") for r in requests for p in r.images]
-        if images:
-            inputs = self.processor(text=texts, images=images, padding=True, return_tensors="pt")
-        else:
-            inputs = self.tokenizer(texts, padding=True, return_tensors="pt", add_special_tokens=False)
+        side, self.tokenizer.padding_side = self.tokenizer.padding_side, "left"
+        try:
+            if images:
+                inputs = self.processor(text=texts, images=images, padding=True, return_tensors="pt")
+            else:
+                inputs = self.tokenizer(texts, padding=True, return_tensors="pt", add_special_tokens=False)
+        finally:
+            self.tokenizer.padding_side = side
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
         out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False,
                                   pad_token_id=self.tokenizer.pad_token_id)

@@ -1,4 +1,8 @@
-"""VQA-RAD's official JSON release: the test split is the records whose phrase_type starts with "test"."""
+"""VQA-RAD's official JSON release: the test split is the records whose phrase_type starts with "test".
+
+`options.question_types` keeps only the questions of those types (e.g. MODALITY, PLANE, ORGAN: the ones
+the image alone answers), which is how `vqa_rad_image_types` audits whether a model looks at its images.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,17 @@ from typing import Iterator
 from lingshu.eval.benchmark import Benchmark, EvalItem, register
 
 
+def test_records(bench: Benchmark, root: Path) -> list[dict]:
+    """The records of the benchmark's split (VQA-RAD marks it in phrase_type: test_freeform / test_para)."""
+    return [r for r in json.loads((root / bench.path).read_text()) if str(r.get("phrase_type", "")).startswith(bench.split)]
+
+
 @register("vqa_rad_json")
 def load(bench: Benchmark, root: Path) -> Iterator[EvalItem]:
-    path = root / bench.path
-    image_dir = path.parent / bench.options.get("image_dir", "images")
-    for record in json.loads(path.read_text()):
-        if not str(record.get("phrase_type", "")).startswith(bench.split):
+    image_dir = (root / bench.path).parent / bench.options.get("image_dir", "images")
+    types = {str(t).upper() for t in bench.options.get("question_types", [])}
+    for record in test_records(bench, root):
+        if types and str(record.get("question_type", "")).upper() not in types:
             continue
         yield EvalItem(
             id=str(record["qid"]),

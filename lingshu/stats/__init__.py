@@ -1,0 +1,1 @@
+"""Statistics shared by evaluation and reporting: paired and seed-aware intervals."""
