@@ -27,8 +27,8 @@ from lingshu.io import atomic_write_json
 
 
 def build_prompt(bench: Benchmark, item: EvalItem, protocol: str) -> tuple[str, str]:
-    """(kind, prompt text) for an item."""
-    if bench.task == "mcq":
+    """(kind, prompt text) for an item; a VQA benchmark's item with options is asked as multiple choice."""
+    if bench.task == "mcq" or item.options:
         return "mcq", prompts.multiple_choice(item.question, item.options, item.context)
     if bench.task == "report":
         return "report", prompts.REPORT

@@ -58,7 +58,8 @@ class VqaConfig:
     self_instruct: bool = doc(True, "LLM-written question / answer / wrong answers per image (needs an endpoint).")
     groups: list = doc(["medical_caption", "medical_multimodal"], "Curated groups whose train-split images are asked about.")
     max_images: int = doc(0, "Use at most this many images (0: all); a seeded choice.")
-    questions_per_image: int = doc(3, "Template questions kept per image (a seeded choice among the candidates).")
+    questions_per_image: int = doc(3, "Template questions kept per image (a seeded choice among the candidates; "
+                                                "0 keeps every candidate: each label type in every form).")
     distractors: int = doc(3, "Wrong options per multiple-choice question (fewer when the label space is smaller).")
 
 

@@ -23,7 +23,7 @@ PROMPT_FIELDS = {
     "cot_judge": {"question", "gold", "reasoning"},
 }
 LABEL_TYPES = ("modality", "body_part", "plane", "presence")
-FORMS = ("open", "choice", "yes_no")
+FORMS = {"open": {"value"}, "choice": {"value"}, "yes_no": {"value"}, "either": {"first", "second"}}  # form -> fields
 
 
 class TemplateError(ValueError):
@@ -76,12 +76,13 @@ def load_templates(folder: Path) -> Templates:
         raise TemplateError(f"{checklists_path}: missing the 'default' checklist")
     for label_type in LABEL_TYPES:
         forms = _require(vqa, label_type, vqa_path)
-        for form in FORMS:
+        for form, allowed_fields in FORMS.items():
             if not _require(forms, form, vqa_path):
                 raise TemplateError(f"{vqa_path}: {label_type}.{form} has no template")
             for template in forms[form]:
-                if _fields(template) - {"value"}:
-                    raise TemplateError(f"{vqa_path}: {label_type}.{form} template {template!r} may only use {{value}}")
+                if _fields(template) - allowed_fields:
+                    raise TemplateError(f"{vqa_path}: {label_type}.{form} template {template!r} may only use "
+                                        f"{', '.join('{' + f + '}' for f in sorted(allowed_fields))}")
     for name, allowed in PROMPT_FIELDS.items():
         unknown = _fields(_require(prompts, name, prompts_path)) - allowed
         if unknown:

@@ -49,6 +49,9 @@ def _candidates(ws: Workspace, item: ImageFacts, space: dict, rng) -> list[dict]
         if wrong:
             out.append({"label": kind, "form": "yes_no", "value": value, "answer": "no", "asked": wrong[0],
                         "question": YES_NO.format(question=rng.choice(forms["yes_no"]).format(value=wrong[0]))})
+            pair = rng.sample([name, wrong[0]], 2)
+            out.append({"label": kind, "form": "either", "value": value, "answer": name, "asked": pair,
+                        "question": vqa(rng.choice(forms["either"]).format(first=pair[0], second=pair[1]), "closed")})
     return out
 
 
@@ -61,6 +64,8 @@ def verify_template(candidate: dict, ws: Workspace) -> str | None:
             return "answer_not_unique_option"
     if candidate["form"] == "yes_no" and candidate["answer"] == "no" and candidate.get("asked") == right:
         return "distractor_equals_label"
+    if candidate["form"] == "either" and candidate["asked"].count(right) != 1:
+        return "distractor_equals_label"
     return None
 
 
@@ -70,7 +75,8 @@ def template_vqa(ws: Workspace, facts: list[ImageFacts], ledger: Ledger) -> list
     samples = []
     for item in facts:
         candidates = _candidates(ws, item, space, rng)
-        chosen = rng.sample(candidates, min(ws.cfg.vqa.questions_per_image, len(candidates)))
+        wanted = ws.cfg.vqa.questions_per_image or len(candidates)
+        chosen = rng.sample(candidates, min(wanted, len(candidates)))
         for n, candidate in enumerate(chosen):
             ledger.attempt()
             sample_id = f"{TEMPLATE}:{item.image.split('.')[0][:16]}:{n}"

@@ -8,7 +8,9 @@ can do no better than its favourite answer; the blank-image control measures exa
 
 Curation removes every training sample that shows a VQA-RAD test image, so none of these images is
 trained on. Items are ordered by a hash of their id, so `limit` takes a sample spread over images and
-label types; option order is seeded per item, so the gold letter is spread over A, B, C...
+label types; option order is seeded per item, so the gold letter is spread over A, B, C... Each label is
+asked in the forms the YAML words: `open` (the answer is the label's name, scored as a short answer)
+and `choice` (multiple choice, scored by its letter).
 """
 
 from __future__ import annotations
@@ -53,26 +55,41 @@ def image_labels(bench: Benchmark, root: Path) -> dict[str, dict[str, str]]:
     return labels
 
 
+def _choice(item_id: str, question: str, value: str, names: dict[str, str], max_options: int, image: Path,
+            kind: str) -> EvalItem:
+    """The label among up to `max_options - 1` other values of it, in a seeded order; the answer is its letter."""
+    rng = random.Random(hashlib.sha256(item_id.encode()).hexdigest())
+    others = sorted(v for v in names if v != value)
+    options = [value, *rng.sample(others, min(max_options - 1, len(others)))]
+    rng.shuffle(options)
+    return EvalItem(id=item_id, question=question, answer=string.ascii_uppercase[options.index(value)], images=[image],
+                    options={letter: names[v] for letter, v in zip(string.ascii_uppercase, options)},
+                    fields={"label": kind, "value": value, "form": "choice"})
+
+
 @register("vqa_rad_image_labels")
 def load(bench: Benchmark, root: Path) -> Iterator[EvalItem]:
+    """Per test image and label: an `open` question (answer: the label's name) and/or a `choice` one (a letter)."""
     names: dict[str, dict[str, str]] = bench.options["names"]
-    questions: dict[str, str] = bench.options["questions"]
+    questions: dict[str, dict[str, str]] = bench.options["questions"]  # form -> label type -> wording
     max_options = int(bench.options.get("max_options", 4))
     image_dir = (root / bench.path).parent / bench.options.get("image_dir", "images")
-    labels = image_labels(bench, root)
     items = []
-    for image, found in sorted(labels.items()):
+    for image, found in sorted(image_labels(bench, root).items()):
         for kind, value in sorted(found.items()):
-            if kind not in questions or value not in names.get(kind, {}):
+            if value not in names.get(kind, {}):
                 continue
-            item_id = f"{image}:{kind}"
-            rng = random.Random(hashlib.sha256(item_id.encode()).hexdigest())
-            others = sorted(v for v in names[kind] if v != value)
-            options = [value, *rng.sample(others, min(max_options - 1, len(others)))]
-            rng.shuffle(options)
-            lettered = {letter: names[kind][v] for letter, v in zip(string.ascii_uppercase, options)}
-            gold = string.ascii_uppercase[options.index(value)]
-            items.append(EvalItem(id=item_id, question=questions[kind], answer=gold, images=[image_dir / image],
-                                  options=lettered, fields={"label": kind, "value": value}))
+            for form, wording in sorted(questions.items()):
+                if kind not in wording:
+                    continue
+                item_id = f"{image}:{kind}:{form}"
+                if form == "choice":
+                    items.append(_choice(item_id, wording[kind], value, names[kind], max_options, image_dir / image, kind))
+                elif form == "open":
+                    items.append(EvalItem(id=item_id, question=wording[kind], answer=names[kind][value],
+                                          images=[image_dir / image], answer_type="OPEN",
+                                          fields={"label": kind, "value": value, "form": "open"}))
+                else:
+                    raise ValueError(f"{bench.source_file}: question form {form!r} is not open or choice")
     items.sort(key=lambda item: hashlib.sha256(item.id.encode()).hexdigest())
     yield from items
