@@ -68,3 +68,23 @@ def test_text_benchmarks_catch_a_copied_exam_question(curate_cfg, tmp_path, repo
     src = SourceConfig(name="mine", format="mcq_jsonl", path=str(tmp_path / "train.jsonl"), group="medical_text", licence="t")
     result = Curator(replace(curate_cfg, sources=[src], benchmarks=[medqa], source_priority=[]), repo).run()
     assert [(r.id, r.reason) for r in result.rejected] == [("mine:leak", "benchmark_overlap")]
+
+
+def test_the_templated_label_benchmark_asks_only_about_images_never_trained_on(vqa_rad_only, repo):
+    import lingshu.eval.loaders  # noqa: F401
+    from lingshu.data.images import inspect_image
+    from lingshu.eval.benchmark import discover
+
+    result = Curator(vqa_rad_only, repo).run()
+    trained = {h for g in result.kept.values() for s in g if s.split == "train" for h in s.meta["phashes"]}
+    items = discover()["vqa_rad_labels"].items(repo)
+    images = {item.images[0] for item in items}
+    assert len(images) == 203 and trained
+    cfg = vqa_rad_only
+    hashes = {}
+    for path in images:  # hashed as curation hashes them, in the same hex form as a sample's meta
+        info, _ = inspect_image(path.read_bytes(), cfg.min_image_side, cfg.max_image_pixels, cfg.jpeg_draft)
+        hashes[path] = f"{info.phash:016x}"
+    held_out = {h for g in result.kept.values() for s in g if s.split == "test" for h in s.meta["phashes"]}
+    assert set(hashes.values()) <= held_out  # these are the test split's images
+    assert not {path for path, h in hashes.items() if h in trained}, "a templated question shows a training image"

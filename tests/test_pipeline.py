@@ -161,4 +161,33 @@ def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone, tmp_p
     assert len(variant["tags.dvc.baseline_rev"]) == 40
     assert variant["metrics.vqa_rad/score"] >= 0 and "metrics.vqa_rad/delta" in summaries.columns
 
+    _seed_replicates_rerun_only_what_the_seed_reaches(fresh_clone)
     _push_then_pull_into_a_new_clone(fresh_clone, tmp_path)
+
+
+def _seed_replicates_rerun_only_what_the_seed_reaches(clone) -> None:
+    """`lingshu ablate --seeds 2`: the full model's second seed re-runs training, RL and the evaluations of
+    what they produce (never curation, synthesis, the base model or its evaluation); a variant's second seed
+    re-runs only its own stage and evaluation, on the full model's cached stages of that seed."""
+    import mlflow
+
+    root, env = clone
+    clone.run([sys.executable, "-m", "lingshu.cli", "ablate", "--seeds", "2", "--only", "no-general-text", "rl-vs-sft",
+               "--resamples", "200"])
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+
+    def stages_of(experiment: str) -> list[str]:
+        runs = mlflow.search_runs(experiment_names=["lingshu"], filter_string=f"tags.`dvc.exp_name` = '{experiment}'")
+        return sorted(runs["tags.dvc.stage"])
+
+    assert stages_of("full-seed1") == sorted(["train_shallow", "train_deep", "train_instruct", "rl", "report",
+                                              *[f"evaluate@{c}" for c in CHECKPOINTS[1:]]])
+    assert stages_of("no-general-text-seed1") == ["evaluate@instruct", "train_instruct"]
+    assert stages_of("no-general-text") == ["evaluate@instruct", "train_instruct"]  # seed 0 was not run again
+    floor = json.loads((root / "metrics/noise_floor.json").read_text())
+    assert floor["n_seeds"] == 2 and floor["checkpoints"]["base"]["vqa_rad"]["sd"] == 0  # one base model for all
+    assert set(floor["checkpoints"]) == set(CHECKPOINTS) and "train_instruct" in floor["training"]
+    report = (root / "reports/ablations.md").read_text()
+    assert "over 2 training seeds" in report and "CI over 2 training seeds and the questions" in report
+    ablations = json.loads((root / "metrics/ablations.json").read_text())
+    assert {"no-general-text/vqa_rad/delta", "no-general-text/vqa_rad_labels/real-blank/delta"} <= set(ablations)

@@ -236,3 +236,95 @@ def test_progression_chart_writes_a_png(tmp_path):
 def test_delta_chart_writes_a_png(tmp_path, comparison):
     path = delta_chart(comparison, tmp_path / "delta.png")
     assert_png(path)
+
+
+# --- over several seeds ---
+
+def test_a_seeded_comparison_uses_the_seed_aware_interval_and_says_so(systems):
+    from lingshu.report.compare import compare_seeded
+    from lingshu.stats.replicates import group_seed_delta, seed_delta
+
+    def seeds_of(system: str, shifts: list[int]) -> dict[str, list[dict[str, float]]]:
+        """The same system retrained: each seed gets `shift` more (or fewer) questions right on vqa_a."""
+        out = {}
+        for name, scores in systems[system].items():
+            per_seed = []
+            for shift in shifts:
+                flags = list(scores.values())
+                if name == "vqa_a":
+                    flags = sorted(flags, reverse=True)
+                    flags = [1.0] * (int(sum(flags)) + shift) + [0.0] * (len(flags) - int(sum(flags)) - shift)
+                per_seed.append(dict(zip(scores, flags)))
+            out[name] = per_seed
+        return out
+
+    seeded = {"base": seeds_of("base", [0, 2, -2]), "better": seeds_of("better", [0, -3, 3])}
+    comparison = compare_seeded("base", seeded, GROUPS)
+    vqa_a = comparison.benchmarks["vqa_a"].deltas["better"]
+    assert vqa_a == seed_delta(seeded["base"]["vqa_a"], seeded["better"]["vqa_a"])
+    assert vqa_a.n_seeds == 3 and vqa_a.delta == pytest.approx(30.0) and vqa_a.significant
+    question_only = compare_systems("base", {s: {b: v[0] for b, v in per.items()} for s, per in seeded.items()},
+                                    GROUPS, resamples=1000).benchmarks["vqa_a"].deltas["better"]
+    assert vqa_a.ci_high - vqa_a.ci_low > question_only.ci_high - question_only.ci_low  # training noise counted
+    group = comparison.groups["multimodal_qa"].deltas["better"]
+    assert group == group_seed_delta({b: (seeded["base"][b], seeded["better"][b]) for b in ("vqa_a", "vqa_b")})
+    markdown = to_markdown(comparison)
+    assert "CI over 3 training seeds and the questions" in markdown and "paired bootstrap" not in markdown
+    with pytest.raises(ValueError, match="same seeds"):
+        compare_seeded("base", {"base": seeded["base"], "better": seeds_of("better", [0, 1])}, GROUPS)
+
+
+# --- the pipeline report's image gaps and noise floor ---
+
+def _suite(score: float, blank: float) -> dict:
+    gap = {"delta": score - blank, "ci_low": score - blank - 5, "ci_high": score - blank + 5, "n": 100,
+           "significant": score - blank > 5}
+    return {"vqa_rad": {"score": score, "ci_low": score - 6, "ci_high": score + 6, "n": 100, "parse_fail_rate": 0,
+                        "controls": {"blank_image": {"score": blank, "ci_low": blank - 6, "ci_high": blank + 6,
+                                                     "n": 100, "parse_fail_rate": 0, "real_minus_control": gap}}},
+            "medqa": {"score": 20.0, "ci_low": 15.0, "ci_high": 25.0, "n": 100, "parse_fail_rate": 0}}
+
+
+def test_the_image_gap_table_and_chart_show_real_minus_blank_per_checkpoint(tmp_path):
+    from lingshu.report.summary import image_gap_metrics, image_gap_table
+
+    suites = {"deep": _suite(30.0, 29.0), "instruct": _suite(50.0, 30.0)}
+    table = image_gap_table(suites)
+    assert "vqa_rad: real / blank" in table and "medqa" not in table
+    assert "| instruct | 50.0 / 30.0, +20.0 [+15.0, +25.0]* |" in table and "+1.0 [-4.0, +6.0] |" in table
+    assert image_gap_metrics(suites)["image_gap/instruct/vqa_rad/delta"] == 20.0
+    assert_png(progression_chart(suites, tmp_path / "progression.png"), min_width=900)
+
+
+def test_one_seed_says_its_intervals_are_question_only_and_shows_the_noise_floor_when_measured(comparison):
+    from lingshu.report.summary import noise_floor_note
+
+    assert "resample questions only" in noise_floor_note(None, comparison)
+    noise = {"n_seeds": 3, "checkpoints": {"base": {"vqa_a": {"sd": 4.0, "min": 30.0, "max": 45.0, "range": 15.0},
+                                                    "vqa_b": {"sd": 0.5, "min": 40.0, "max": 41.0, "range": 1.0}}}}
+    note = noise_floor_note(noise, comparison)
+    assert "over 3 training seeds" in note
+    assert "| vqa_a | 4.0 | 30.0–45.0 | same |" in note  # better's +30 is beyond the 15-point range; same's 0 is not
+    assert "| vqa_b | 0.5 | 40.0–41.0 | same, better |" in note
+
+
+def test_the_noise_floor_is_the_spread_of_each_column_over_seeds(tmp_path):
+    import json
+
+    from lingshu.report import noise
+
+    suites = [{"benchmarks": _suite(score, blank), "groups": {"multimodal_qa": score}}
+              for score, blank in ((50.0, 30.0), (40.0, 30.0), (45.0, 35.0))]
+    files = {"metrics/eval/instruct.json": suites, "metrics/train_instruct.json":
+             [{"vqa/accuracy": a, "vqa/n": 451.0, "train/steps": 9.0} for a in (0.3, 0.4, 0.5)]}
+    reads = [lambda path, k=k: json.dumps(files[path][k]) for k in range(3)]
+    floor = noise.measure(reads, "metrics/eval", ["instruct"], {"train_instruct": "metrics/train_instruct.json"})
+    instruct = floor["checkpoints"]["instruct"]
+    assert instruct["vqa_rad"]["range"] == 10.0 and instruct["vqa_rad"]["scores"] == [50.0, 40.0, 45.0]
+    assert instruct["vqa_rad/real-blank"]["mean"] == pytest.approx(40 / 3)
+    assert instruct["medqa"]["sd"] == 0.0 and instruct["group/multimodal_qa"]["n_seeds"] == 3
+    assert list(floor["training"]["train_instruct"]) == ["vqa/accuracy"]  # counts and step numbers are no noise
+    written = noise.write(tmp_path, floor)
+    assert "| instruct | " in (tmp_path / "reports/noise_floor.md").read_text()
+    assert_png(written[-1])
+    assert noise.to_metrics(floor)["instruct/vqa_rad/range"] == 10.0

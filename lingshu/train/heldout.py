@@ -90,29 +90,36 @@ def baseline_answers(train: list[dict], items: list) -> dict[str, list[str]]:
 HELDOUT = dict(name="heldout_vqa", version=1, group="heldout", loader="", path="", task="vqa")
 
 
-def vqa_scores(model, processor, train: list[dict], items: list, image_items: list, cfg) -> dict[str, float]:
-    """Accuracy overall / closed / open with the baselines on the same questions, and the image-answerable
-    questions with real and blank images: every answer asked and scored as `lingshu eval` does."""
+def answered(model, processor, items: list, image_items: list, cfg) -> tuple[dict[str, dict], list[dict]]:
+    """The model's scored answers to `items` (by id) and to `image_items` with blank images, each asked and
+    scored exactly as `lingshu eval` asks and scores them (its runner, prompts, chat template, scorer)."""
     from lingshu.eval.backends.hf import HFBackend
     from lingshu.eval.benchmark import Benchmark
     from lingshu.eval.controls import control_items
-    from lingshu.eval.runner import build_prompt, generate, predictions_file, score_file
-    from lingshu.eval.score import score_record
+    from lingshu.eval.runner import generate, predictions_file, score_file
 
     bench = Benchmark(**HELDOUT)
     backend = HFBackend.serving(model, processor, max_new_tokens=cfg.max_new_tokens)
     with tempfile.TemporaryDirectory(prefix="lingshu-heldout-") as tmp:
         folder = Path(tmp)
-        real = {r["id"]: r for r in score_file(generate(bench, items, backend, predictions_file(folder, "real"), "strict",
-                                                        cfg.batch_size), "strict")[0]}
-        blanked = control_items(image_items, "blank_image", folder)
-        blank = score_file(generate(bench, blanked, backend, predictions_file(folder, "blank"), "strict", cfg.batch_size),
-                           "strict")[0]
+        real = generate(bench, items, backend, predictions_file(folder, "real"), "strict", cfg.batch_size)
+        blank = generate(bench, control_items(image_items, "blank_image", folder), backend,
+                         predictions_file(folder, "blank"), "strict", cfg.batch_size)
+        return {r["id"]: r for r in score_file(real, "strict")[0]}, score_file(blank, "strict")[0]
+
+
+def vqa_scores(train: list[dict], items: list, image_items: list, real: dict[str, dict], blank: list[dict]) -> dict:
+    """Accuracy overall / closed / open with the baselines on the same questions, and the image-answerable
+    questions with real and blank images."""
+    from lingshu.eval.benchmark import Benchmark
+    from lingshu.eval.runner import build_prompt
+    from lingshu.eval.score import score_record
 
     def mean(records) -> float:
         records = list(records)
         return sum(float(r["correct"]) for r in records) / len(records) if records else 0.0
 
+    bench = Benchmark(**HELDOUT)
     closed = {i.id for i in items if i.answer_type == "CLOSED"}
     out = {"vqa/n": float(len(items)), "vqa/accuracy": mean(real.values()),
            "vqa/closed_accuracy": mean(r for k, r in real.items() if k in closed),
@@ -123,10 +130,9 @@ def vqa_scores(model, processor, train: list[dict], items: list, image_items: li
                 for item, answer in zip(items, answers)}
         on = [h for k, h in hits.items() if k in closed] if name == "majority_closed" else hits.values()
         out[f"vqa/baseline_{name}"] = mean(on)
-    out |= {"vqa_image_types/n": float(len(image_items)),
-            "vqa_image_types/real_images": mean(real[i.id] for i in image_items),
-            "vqa_image_types/blank_images": mean(blank)}
-    return out
+    return out | {"vqa_image_types/n": float(len(image_items)),
+                  "vqa_image_types/real_images": mean(real[i.id] for i in image_items),
+                  "vqa_image_types/blank_images": mean(blank)}
 
 
 def measure_heldout(model, processor, common, repo: Path, vqa: bool) -> dict:
@@ -149,6 +155,6 @@ def measure_heldout(model, processor, common, repo: Path, vqa: bool) -> dict:
         items = vqa_items([r for r in rows if r["split"] == "test"][: cfg.max_vqa_samples or None], store)
         wanted = {t.upper() for t in cfg.image_question_types}
         image_items = [i for i in items if str(i.fields.get("question_type") or "").upper() in wanted]
-        metrics |= vqa_scores(model, processor, train, items, image_items, cfg)
+        metrics |= vqa_scores(train, items, image_items, *answered(model, processor, items, image_items, cfg))
     model.train()
     return metrics
