@@ -41,7 +41,7 @@ class LookingBackend:
 
 def _items(repo, n=12):
     bench = discover()["vqa_rad"]
-    return bench, bench.items(repo)[:n]
+    return bench, bench.items(repo, n)
 
 
 def test_blank_images_keep_each_images_size_and_text_only_drops_them(repo, tmp_path):
@@ -95,7 +95,7 @@ def test_real_minus_blank_is_paired_on_the_same_questions_and_resumes(repo, tmp_
 
 def test_a_text_benchmark_gets_no_control(repo, tmp_path):
     bench = discover()["medqa"]
-    items = bench.items(repo)[:3]
+    items = bench.items(repo, 3)
     backend = LookingBackend(_answer_key(bench, items))
     (result,), _ = evaluate_suite([bench], backend, tmp_path, SuiteRun(root=repo, limit=3, controls=["blank_image"]))
     assert "controls" not in result and not (tmp_path / "medqa" / "blank_image").exists()

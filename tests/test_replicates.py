@@ -254,9 +254,9 @@ def test_seeds_answering_different_questions_are_refused_with_the_odd_ids():
 
 
 def test_percentages_instead_of_fractions_are_refused():
-    with pytest.raises(ValueError, match=r"baseline's scores must be in \[0, 1\].*1 are not, e.g. \[100.0\]"):
+    with pytest.raises(ValueError, match=r"baseline's scores must be in \[-1, 1\].*1 are not, e.g. \[100.0\]"):
         seed_delta([{"q0": 100.0}, {"q0": 0.0}], [{"q0": 1.0}, {"q0": 0.0}])
-    with pytest.raises(ValueError, match=r"variant's scores must be in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"variant's scores must be in \[-1, 1\]"):
         seed_delta([{"q0": 1.0}, {"q0": 0.0}], [{"q0": float("nan")}, {"q0": 0.0}])
 
 

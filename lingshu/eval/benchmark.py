@@ -8,6 +8,7 @@ item fields to report accuracy by, `group` puts it in a suite.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -47,10 +48,25 @@ class Benchmark:
     breakdown: list[str] = field(default_factory=list)
     source_file: str = ""
 
-    def items(self, root: Path) -> list[EvalItem]:
+    def items(self, root: Path, limit: int = 0) -> list[EvalItem]:
+        """The benchmark's items in file order; with `limit`, a fixed sample of that many (see `sample`)."""
         if self.loader not in LOADERS:
             raise ValueError(f"{self.source_file}: loader {self.loader!r} is not one of {sorted(LOADERS)}")
-        return list(LOADERS[self.loader](self, root))
+        return sample(list(LOADERS[self.loader](self, root)), limit)
+
+
+def sample(items: list[EvalItem], limit: int) -> list[EvalItem]:
+    """`limit` items chosen by a hash of their id (all when limit is 0 or larger), kept in file order.
+
+    Not the first `limit`: published files are often sorted (PubMedQA's test ids list every "yes" before
+    any "no", so its first 200 items all have the answer A), and a head of a sorted file measures a
+    model's favourite letter, not the benchmark. A hash of the id picks the same items on every machine
+    and every run, whatever the file order, and each item's chance of being picked is the same.
+    """
+    if not limit or limit >= len(items):
+        return items
+    chosen = set(sorted(range(len(items)), key=lambda i: hashlib.sha256(items[i].id.encode()).hexdigest())[:limit])
+    return [item for i, item in enumerate(items) if i in chosen]
 
 
 def register(name: str):

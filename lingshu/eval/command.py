@@ -29,7 +29,8 @@ def add_parser(commands) -> None:
     parser.add_argument("--base-url", help="server URL for --backend openai (default: $OPENAI_BASE_URL)")
     parser.add_argument("--protocol", default="strict", choices=["strict", "medevalkit"],
                         help="scoring rules: strict (default) or MedEvalKit's, for comparable numbers")
-    parser.add_argument("--limit", type=int, default=0, help="first N items per benchmark (0: all)")
+    parser.add_argument("--limit", type=int, default=0,
+                        help="N items per benchmark, a fixed sample chosen by a hash of their ids (0: all)")
     parser.add_argument("--batch-size", type=int, default=8, help="prompts per generation batch (default: 8)")
     parser.add_argument("--max-new-tokens", type=int, default=64, help="generation budget per answer (default: 64)")
     parser.add_argument("--dtype", default="auto", help="model dtype: auto, float32, bfloat16, float16")

@@ -15,7 +15,8 @@ class EvalConfig:
     benchmarks: list[str] = doc(["vqa_rad", "pubmedqa", "medqa", "mmlu_medical", "medmcqa"], "Benchmark or group names (lingshu/eval/benchmarks/*.yaml).")
     protocol: str = doc("strict", "Scoring rules: strict (default) or medevalkit (MedEvalKit's, for comparable numbers).")
     backend: str = doc("hf", "Inference backend: hf (transformers, batched), openai (any compatible server) or vllm (CUDA).")
-    limit: int = doc(200, "First N items per benchmark (0: all); keeps the embedded demo quick.")
+    limit: int = doc(200, "N items per benchmark, a fixed sample chosen by a hash of their ids (0: all); keeps the "
+                          "embedded demo quick without taking the head of a sorted file.")
     controls: list[str] = doc(["blank_image"], "Image controls for benchmarks with images: blank_image (each image "
                                                "replaced by a black one of its size) and/or text_only (no image); "
                                                "reported as real − control, paired, per benchmark.")

@@ -6,8 +6,11 @@ rerun prints the same interval); the parse-fail rate counts UNPARSED answers, wh
 
 from __future__ import annotations
 
-import random
 from collections import Counter
+
+import numpy as np
+
+from lingshu.stats.paired import percentile_interval, resampled_mean_deltas
 
 
 def token_f1(predicted: str, gold: str) -> float:
@@ -26,12 +29,9 @@ def token_recall(predicted: str, gold: str) -> float:
 
 
 def mean_with_ci(values: list[float], resamples: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
-    """Mean and percentile-bootstrap interval, all as percentages."""
+    """Mean and percentile-bootstrap interval, all as percentages (the paired bootstrap's convention)."""
     if not values:
         return {"score": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": 0}
-    rng = random.Random(seed)
-    n = len(values)
-    means = sorted(sum(values[rng.randrange(n)] for _ in range(n)) / n for _ in range(resamples))
-    tail = (1 - level) / 2
-    low, high = means[int(tail * (resamples - 1))], means[int((1 - tail) * (resamples - 1))]
-    return {"score": 100 * sum(values) / n, "ci_low": 100 * low, "ci_high": 100 * high, "n": n}
+    scores = np.asarray(values, dtype=float)
+    low, high = percentile_interval(resampled_mean_deltas(scores, np.random.default_rng(seed), resamples), level)
+    return {"score": 100 * float(scores.mean()), "ci_low": low, "ci_high": high, "n": len(scores)}

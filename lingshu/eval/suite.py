@@ -1,6 +1,6 @@
 """One evaluation over a list of benchmarks, with image controls: what the `evaluate` stage and `lingshu eval` run.
 
-For each benchmark: answer its items (the first `limit`), score them, then for every requested image
+For each benchmark: answer its items (a fixed sample of `limit`, benchmark.sample), score them, then for every requested image
 control answer the items that have images again under that control and pair each question's real score
 with its control score. The paired difference real − control, with a bootstrap interval over the
 questions, is the benchmark's measure of how much its answers depend on the image. Everything lands in
@@ -44,7 +44,7 @@ def _answer(bench: Benchmark, items: list, backend, path: Path, run: SuiteRun, l
 
 def evaluate_benchmark(bench: Benchmark, backend, out: Path, run: SuiteRun) -> dict:
     """Answer (unless `backend` is None), score and control one benchmark; returns its metrics."""
-    items = bench.items(run.root)[: run.limit or None]
+    items = bench.items(run.root, run.limit)
     path = predictions_file(out, bench.name)
     _answer(bench, items, backend, path, run, bench.name)
     scored, judge_report = score_file(path, run.protocol, {i.id for i in items}, run.judge)

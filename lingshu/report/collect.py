@@ -1,6 +1,6 @@
 """What the report reads: each checkpoint's benchmark summaries and its per-question scores.
 
-The questions are the ones the evaluate stage asked (each benchmark's items up to `eval.limit`), so a
+The questions are the ones the evaluate stage asked (each benchmark's `eval.limit` sample), so a
 predictions file holding answers to more questions (kept from an earlier, larger run) never widens a
 comparison, and a checkpoint missing an answer is an error rather than a smaller sample.
 """
@@ -21,7 +21,7 @@ def evaluated_ids(cfg: EvalConfig, repo: Path) -> dict[str, list[str]]:
     import lingshu.eval.loaders  # noqa: F401  (registers the loaders)
     from lingshu.eval.benchmark import select
 
-    return {bench.name: [item.id for item in bench.items(repo)[: cfg.limit or None]] for bench in select(list(cfg.benchmarks))}
+    return {bench.name: [item.id for item in bench.items(repo, cfg.limit)] for bench in select(list(cfg.benchmarks))}
 
 
 def benchmark_groups(cfg: EvalConfig) -> dict[str, str]:

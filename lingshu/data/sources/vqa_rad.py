@@ -5,6 +5,10 @@ Both files hold the same 2,248 question-answer pairs; `phrase_type` marks the 45
 modality field: when `options.modality_from` names the MEVF split folder, its per-image modality
 labels (CT / MRI / X-Ray) are used as metadata.
 
+Each question is worded as the evaluation asks it (lingshu.eval.prompts: the yes/no, closed or open
+instruction, chosen from the question and its answer_type, never from the answer), so a model trains on
+the prompt it is tested with; `meta.question` keeps the question as released.
+
 With `options.captions` set, each image also gets one short caption written from its metadata only
 (recipe step 1 of long-caption synthesis): the modality, the imaged region (`image_organ`) and the
 plane when an open PLANE answer names a standard one. The caption's split is "test" when any test
@@ -26,6 +30,7 @@ from lingshu.data.sources.common import (
     file_image, finish, has_invalid_utf8, normalise_modality, qa_turns, read_json_document, rel, reject, require,
     safe_join, unparseable,
 )
+from lingshu.eval.prompts import vqa, vqa_kind
 
 CAPTION_PROMPT = "Describe this medical image."
 MODALITY_PHRASE = {"ct": "a CT scan", "mri": "an MRI scan", "x-ray": "a radiograph (X-ray)", "ultrasound": "an ultrasound image"}
@@ -63,13 +68,15 @@ def _samples(records: list[dict], src: SourceConfig, path: Path, repo: Path) -> 
         phrase = str(record.get("phrase_type") or "")
         modality = modalities.get(str(record["image_name"]))
         organ = str(record.get("image_organ") or "").strip().lower() or None
+        question, answer = str(record["question"]).strip(), str(record["answer"]).strip()
+        kind = vqa_kind(question, str(record.get("answer_type") or "").strip() or None, answer)
         yield finish(
             Sample(
                 id=f"{src.name}:{record_id}",
                 source=src.name,
                 group=src.group,
                 task="vqa",
-                conversations=qa_turns(str(record["question"]), str(record["answer"]), 1),
+                conversations=qa_turns(vqa(question, kind), answer, 1),
                 images=[image],
                 modality=modality,
                 modality_source="metadata" if modality else None,

@@ -7,8 +7,7 @@ answers name), with the other values of the label as options. A model that does 
 can do no better than its favourite answer; the blank-image control measures exactly that gap.
 
 Curation removes every training sample that shows a VQA-RAD test image, so none of these images is
-trained on. Items are ordered by a hash of their id, so `limit` takes a sample spread over images and
-label types; option order is seeded per item, so the gold letter is spread over A, B, C... Each label is
+trained on. Option order is seeded per item, so the gold letter is spread over A, B, C... Each label is
 asked in the forms the YAML words: `open` (the answer is the label's name, scored as a short answer)
 and `choice` (multiple choice, scored by its letter).
 """
@@ -91,5 +90,4 @@ def load(bench: Benchmark, root: Path) -> Iterator[EvalItem]:
                                           fields={"label": kind, "value": value, "form": "open"}))
                 else:
                     raise ValueError(f"{bench.source_file}: question form {form!r} is not open or choice")
-    items.sort(key=lambda item: hashlib.sha256(item.id.encode()).hexdigest())
     yield from items
