@@ -167,13 +167,18 @@ def options_of(question: str) -> dict[str, str]:
     return dict(re.findall(r"^([A-Z])\. (.*)$", block, re.MULTILINE))
 
 
-def asked_kind(question: str) -> tuple[str, str, str | None]:
-    """(label type, form, value asked about in a yes/no question) from the vqa.yaml wordings."""
+def asked_kind(question: str) -> tuple[str, str, str | list[str] | None]:
+    """(label type, form, value(s) named by a yes/no or either-or question) from the vqa.yaml wordings."""
     text = question.replace("<image>", "")
     for kind in ("modality", "body_part", "plane"):
         for form in ("open", "choice"):
             if any(text.startswith(t) or f"Question: {t}\n" in text for t in VQA_TEMPLATES[kind][form]):
                 return kind, form, None
+        for template in VQA_TEMPLATES[kind]["either"]:  # before yes/no: "Was {value} used" would match "Was X or Y used"
+            pattern = re.escape(template).replace(re.escape("{first}"), "(.+)").replace(re.escape("{second}"), "(.+)")
+            match = re.match(pattern + "\n", text)
+            if match:
+                return kind, "either", [match.group(1), match.group(2)]
         for template in VQA_TEMPLATES[kind]["yes_no"]:
             match = re.match(re.escape(template).replace(re.escape("{value}"), "(.+)") + "\n", text)
             if match:
@@ -187,7 +192,8 @@ def asked_kind(question: str) -> tuple[str, str, str | None]:
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_template_vqa_answers_are_the_labels_and_distractors_come_from_the_same_source(corpus, seed):
     ws = open_workspace(synth_config(seed=seed, vqa=replace(synth_config().vqa, questions_per_image=100)), corpus.root)
-    facts = gather_facts(corpus.root / "curated", ["medical_caption", "medical_multimodal"], ws.templates.aliases)
+    facts = gather_facts(corpus.root / "curated", ["medical_caption", "medical_multimodal"], ws.templates.aliases,
+                         set(ws.templates.names["plane"]))
     ledger = Ledger("vqa_template")
     samples = template_vqa(ws, facts, ledger)
     forms: dict[tuple[str, str], list[str]] = {}
@@ -208,17 +214,21 @@ def test_template_vqa_answers_are_the_labels_and_distractors_come_from_the_same_
             assert set(texts) <= space, f"distractor from outside {image.source}'s {kind}s: {texts}"
             assert len(set(texts)) == len(texts) == 1 + min(3, len(space) - 1)
             assert sample.task == "mcq"
+        elif form == "either":
+            assert set(asked) <= space and asked.count(truth) == 1 and answer == truth, (question, answer)
+            forms[(key, kind)][-1] = "either"
         else:
             assert asked in space and answer == ("yes" if asked == truth else "no"), (question, answer)
-        for text in options_of(question).values() if form == "choice" else [asked] if asked else []:
+        named = asked if form == "either" else [asked] if asked else []
+        for text in options_of(question).values() if form == "choice" else named:
             assert text not in ("posteroanterior", "transverse"), "a plane synonym was offered as a separate value"
     # every label of every train image is asked about in every form its source's label space allows
     for image in corpus.train_images():
         for kind in ("modality", "body_part", "plane"):
             value = getattr(image, kind)
             expected = [] if not value else ["open", "yes_no:yes"] + (
-                ["choice", "yes_no:no"] if len(corpus.space(image.source, kind)) > 1 else [])
-            got = sorted(f.split(":")[0] if f.startswith(("open", "choice")) else f
+                ["choice", "yes_no:no", "either"] if len(corpus.space(image.source, kind)) > 1 else [])
+            got = sorted(f.split(":")[0] if f.startswith(("open", "choice", "either")) else f
                          for f in forms.get((image.name, kind), []))
             assert got == sorted(expected), (image.name, kind, got)
     assert ledger.conserved() and ledger.accepted == len(samples) and not ledger.rejections
@@ -227,7 +237,7 @@ def test_template_vqa_answers_are_the_labels_and_distractors_come_from_the_same_
 def test_facts_read_train_rows_only_ignore_classifier_modality_and_map_plane_synonyms(corpus):
     ws = open_workspace(synth_config(), corpus.root)
     facts = {f.image: f for f in gather_facts(corpus.root / "curated", ["medical_caption", "medical_multimodal"],
-                                              ws.templates.aliases)}
+                                              ws.templates.aliases, set(ws.templates.names["plane"]))}
     assert set(facts) == {i.name for i in corpus.train_images()}
     for image in corpus.train_images():
         item = facts[image.name]
@@ -285,7 +295,8 @@ class ScriptedLLM:
 
 def test_self_instruct_vqa_accepts_valid_replies_as_mcq_whose_letter_is_the_answer(corpus):
     ws = open_workspace(synth_config(), corpus.root)
-    facts = gather_facts(corpus.root / "curated", ["medical_caption", "medical_multimodal"], ws.templates.aliases)
+    facts = gather_facts(corpus.root / "curated", ["medical_caption", "medical_multimodal"], ws.templates.aliases,
+                         set(ws.templates.names["plane"]))
     bad = {"synpic47783.jpg": '{"question": "What is shown?", "answer": "lungs", "wrong_answers": ["liver", ]}',
            "synpic33378.jpg": '{"error": "the image is not a CT"}'}
 
@@ -476,3 +487,21 @@ def test_workspace_ask_charges_a_real_endpoint_once_and_a_rerun_nothing(corpus):
     assert first.cost_usd == pytest.approx((words_in * 3.0 + words_out * 5.0) / 1e6)
     assert [c.text for c in again] == [p.text.upper() for p in prompts]
     assert (second.calls, second.cached_calls, second.tokens_in, second.cost_usd) == (3, 3, 0, 0.0)
+
+
+@pytest.mark.parametrize("question,answer,closed,plane", [
+    ("In what plane is this image oriented?", "Axial", False, "axial"),
+    ("What is the name of this image's plane?", "Posteroanterior", False, "pa"),
+    ("Was this image taken in the AP or PA plane?", "PA", True, "pa"),
+    ("Is this a transverse section?", "yes", True, "axial"),
+    ("Is this a lateral film?", "no", True, None),  # a "no" says which plane it is not, not which it is
+    ("Is this in the lumbar vertebral level?", "yes", True, None),  # no plane named
+    ("Is this an axial or coronal image?", "yes", True, None),  # two planes named: "yes" says nothing
+    ("What plane is the lesion in?", "supratentorial", False, None),  # an answer that is no plane
+])
+def test_a_plane_answer_states_a_plane_only_when_it_names_one(question, answer, closed, plane):
+    from lingshu.synth.facts import plane_answer
+
+    aliases = {"posteroanterior": "pa", "transverse": "axial", "axial plane": "axial"}
+    planes = {"pa", "ap", "axial", "coronal", "sagittal", "lateral"}
+    assert plane_answer(question, answer, closed, aliases, planes) == plane

@@ -199,9 +199,15 @@ def test_offline_run_makes_template_vqa_and_ocr_and_says_why_llm_steps_were_skip
     assert gens["vqa_self_instruct"]["attempts"] == gens["cot"]["attempts"] == 0
     assert gens["long_caption"]["accepted"] == 0
     assert metrics["totals"]["llm_calls"] == 0 and metrics["totals"]["cost_usd"] == 0
-    # template VQA: 3 questions per labelled train image, none about the test image
+    # template VQA: every candidate of every labelled train image (questions_per_image: 0), none about the
+    # test image: per label open and yes, plus choice, no and either-or where the label space has others
+    def candidates(image) -> int:
+        return sum(5 if len(corpus.space(image.source, kind)) > 1 else 2
+                   for kind in ("modality", "body_part", "plane") if getattr(image, kind))
+
     labelled = [i for i in corpus.train_images() if i.modality or i.body_part or i.plane]
-    assert Counter(accepted(out["synthetic_multimodal"], corpus, "vqa_template")) == {i.name: 3 for i in labelled}
+    assert Counter(accepted(out["synthetic_multimodal"], corpus, "vqa_template")) == {
+        i.name: candidates(i) for i in labelled}
     # OCR without a model: every usable train question rendered, answered with its gold letter
     ocr_rows = [r for r in out["synthetic_multimodal"] if r["source"] == "ocr"]
     usable = {m.id: m.gold for m in corpus.mcqs.values() if m.split == "train" and m.gold}

@@ -1,14 +1,16 @@
 """What is known for certain about each curated training image: the ground truth every generator builds on.
 
 Facts come from labels a person or a scanner wrote: the sample's modality and body part (from metadata,
-not from the fallback classifier), the plane from VQA-RAD's open PLANE answers, closed questions with
-their answers (clinician knowledge for the factual caption step), and DICOM descriptive tags. Only the
+not from the fallback classifier), the plane that VQA-RAD's PLANE answers state (open ones, closed
+either-or ones, a "yes" to one named plane), closed questions with their answers (clinician knowledge
+for the factual caption step), and DICOM descriptive tags. Only the
 train split is read, so nothing synthesised can carry a test image or a test answer into training.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,9 +50,26 @@ def _meta(row: dict) -> dict:
     return json.loads(meta) if isinstance(meta, str) else (meta or {})
 
 
-def gather_facts(input_dir: Path, groups: list[str], aliases: dict[str, dict[str, str]] | None = None) -> list[ImageFacts]:
+def plane_answer(question: str, answer: str, closed: bool, aliases: dict[str, str], planes: set[str]) -> str | None:
+    """The plane a PLANE question's answer states: an open answer naming a plane; a closed either-or answer
+    naming one ("AP or PA?" -> PA); or "yes" to a question naming exactly one plane ("Is this a transverse
+    section?" -> axial). Anything else (a "no", a level, an organ) states no plane."""
+    said = aliases.get(answer.lower(), answer.lower())
+    if said in planes:
+        return said
+    if closed and answer.lower() == "yes":
+        words = question.lower()
+        named = {aliases.get(term, term) for term in [*planes, *aliases] if re.search(rf"\b{re.escape(term)}\b", words)}
+        named &= planes
+        return named.pop() if len(named) == 1 else None
+    return None
+
+
+def gather_facts(input_dir: Path, groups: list[str], aliases: dict[str, dict[str, str]] | None = None,
+                 planes: set[str] | frozenset = frozenset()) -> list[ImageFacts]:
     """One ImageFacts per single-image train sample's image, merged across the given curated groups
-    (label synonyms mapped through `aliases`: label type -> {synonym: value})."""
+    (label synonyms mapped through `aliases`: label type -> {synonym: value}; `planes` are the plane
+    values a PLANE answer may name)."""
     aliases = aliases or {}
     by_image: dict[str, ImageFacts] = {}
     for group in groups:
@@ -69,10 +88,12 @@ def gather_facts(input_dir: Path, groups: list[str], aliases: dict[str, dict[str
             meta = _meta(row)
             question, answer = meta.get("question"), str(meta.get("answer", "")).strip()
             if question and answer:
-                if meta.get("answer_type") == "CLOSED":
+                closed = meta.get("answer_type") == "CLOSED"
+                if closed:
                     facts.qa.append((question, answer))
-                elif "PLANE" in str(meta.get("question_type", "")):
-                    facts.plane = facts.plane or aliases.get("plane", {}).get(answer.lower(), answer.lower())
+                if "PLANE" in str(meta.get("question_type", "")):
+                    plane = plane_answer(question, answer, closed, aliases.get("plane", {}), set(planes))
+                    facts.plane = facts.plane or plane
             facts.tags.update({tag: str(meta[tag]) for tag in DICOM_TAGS if meta.get(tag)})
             if row["task"] == "caption":
                 facts.caption = facts.caption or row["conversations"][-1]["content"]

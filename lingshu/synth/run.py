@@ -61,7 +61,7 @@ def synthesize(cfg: SynthesizeConfig, repo: Path) -> tuple[dict[str, Any], list[
     def facts_of(groups: list[str]) -> list:
         key = tuple(groups)
         if key not in gathered:
-            gathered[key] = gather_facts(input_dir, list(key), ws.templates.aliases)
+            gathered[key] = gather_facts(input_dir, list(key), ws.templates.aliases, set(ws.templates.names["plane"]))
         return gathered[key]
 
     caption_facts = subset(facts_of(cfg.captions.groups), cfg.captions.max_images, ws.rng("long_caption"))
