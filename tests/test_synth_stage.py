@@ -200,10 +200,11 @@ def test_offline_run_makes_template_vqa_and_ocr_and_says_why_llm_steps_were_skip
     assert gens["long_caption"]["accepted"] == 0
     assert metrics["totals"]["llm_calls"] == 0 and metrics["totals"]["cost_usd"] == 0
     # template VQA: every candidate of every labelled train image (questions_per_image: 0), none about the
-    # test image: per label open and yes, plus choice, no and either-or where the label space has others
+    # test image: per label open, choice and either-or, and a yes and a no per distractor (a lone yes without any)
     def candidates(image) -> int:
-        return sum(5 if len(corpus.space(image.source, kind)) > 1 else 2
-                   for kind in ("modality", "body_part", "plane") if getattr(image, kind))
+        sizes = [min(3, len(corpus.space(image.source, kind)) - 1)
+                 for kind in ("modality", "body_part", "plane") if getattr(image, kind)]
+        return sum(3 + 2 * d if d else 2 for d in sizes)
 
     labelled = [i for i in corpus.train_images() if i.modality or i.body_part or i.plane]
     assert Counter(accepted(out["synthetic_multimodal"], corpus, "vqa_template")) == {

@@ -2,7 +2,8 @@
 
 Template questions ask about labels that are certain (modality, body part, plane, segmented structures);
 wrong options and "no" questions draw from the same source's label space, so a distractor is always a
-plausible value that is wrong for this image. Self-instruct replies are JSON checked field by field; an
+plausible value that is wrong for this image. Yes/no questions come in pairs (the label: yes; a
+distractor: no), one pair per distractor, so "yes" and "no" are equally likely answers. Self-instruct replies are JSON checked field by field; an
 `error` reply (the LLM saw that image and caption disagree) or malformed JSON is a counted rejection.
 """
 
@@ -44,11 +45,13 @@ def _candidates(ws: Workspace, item: ImageFacts, space: dict, rng) -> list[dict]
             options, letter = _lettered(rng, name, wrong)
             out.append({"label": kind, "form": "choice", "value": value, "answer": letter, "options": options,
                         "question": multiple_choice(rng.choice(forms["choice"]), options)})
-        out.append({"label": kind, "form": "yes_no", "value": value, "answer": "yes",
-                    "question": YES_NO.format(question=rng.choice(forms["yes_no"]).format(value=name))})
+        for asked in wrong or [None]:  # a "no" per distractor, and as many "yes": the answer is never the prior
+            out.append({"label": kind, "form": "yes_no", "value": value, "answer": "yes",
+                        "question": YES_NO.format(question=rng.choice(forms["yes_no"]).format(value=name))})
+            if asked is not None:
+                out.append({"label": kind, "form": "yes_no", "value": value, "answer": "no", "asked": asked,
+                            "question": YES_NO.format(question=rng.choice(forms["yes_no"]).format(value=asked))})
         if wrong:
-            out.append({"label": kind, "form": "yes_no", "value": value, "answer": "no", "asked": wrong[0],
-                        "question": YES_NO.format(question=rng.choice(forms["yes_no"]).format(value=wrong[0]))})
             pair = rng.sample([name, wrong[0]], 2)
             out.append({"label": kind, "form": "either", "value": value, "answer": name, "asked": pair,
                         "question": vqa(rng.choice(forms["either"]).format(first=pair[0], second=pair[1]), "closed")})
