@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     from lingshu.profiles import add_parser as add_profile
 
     add_profile(commands)
+    from lingshu.report.readme import add_parser as add_readme
+
+    add_readme(commands)
     return parser
 
 

@@ -29,7 +29,7 @@ VARIANTS = {"full": 0, "no-medical-text": -3, "no-general-text": 1}  # system ->
 def _summary_runs(uri: str) -> None:
     """Three systems' summary runs, logged by the ablation report's own code."""
     from lingshu.config import TrackingConfig
-    from lingshu.report.ablation import System, log_summary_runs
+    from lingshu.report.ablation import Replicate, System, log_summary_runs
     from lingshu.report.compare import compare_systems
     from lingshu.report.variants import Variant
 
@@ -43,7 +43,7 @@ def _summary_runs(uri: str) -> None:
         files = {"params.yaml": params, "metrics/eval/instruct.json": json.dumps(suite)}
         return lambda path: files[path]
 
-    systems = [System(name, name, "instruct", reader(name), None, Variant(name, name, {"x.y": 1}))
+    systems = [System(name, name, "instruct", [Replicate(0, reader(name))], Variant(name, name, {"x.y": 1}))
                for name in VARIANTS]
     os.environ["MLFLOW_TRACKING_URI"] = uri
     log_summary_runs(Path.cwd(), systems, comparison, TrackingConfig(experiment="lingshu"), [])

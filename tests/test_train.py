@@ -15,7 +15,7 @@ from lingshu.model.freezing import parameters_by_module
 from lingshu.train.chat import IGNORE, encode
 from lingshu.train.config import CommonTrainConfig
 from lingshu.train.datamodule import collate
-from lingshu.train.module import StageModule, model_inputs
+from lingshu.train.module import StageModule, labelled_loss, model_inputs
 from lingshu.train.packing import first_fit_decreasing
 from lingshu.train.run import fit_stage
 
@@ -91,6 +91,19 @@ def test_packed_and_unpacked_losses_agree(base):
     assert not torch.allclose(padded.loss, leaky.loss, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("packed", [False, True])
+def test_labelled_loss_is_transformers_causal_lm_loss(base, packed):
+    model, processor = base
+    model.eval()
+    samples = [encode(QA, [_image(1)], processor, 512), encode(CHAT, [], processor, 512)]
+    units = [samples] if packed else [[s] for s in samples]
+    inputs = model_inputs(model, collate(units, processor.tokenizer.pad_token_id, processor.image_token_id, packed=packed))
+    with torch.no_grad():
+        expected = model(**inputs).loss
+        got = labelled_loss(model, inputs)
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("flags", [(True, True, False), (False, False, True), (True, False, True)])
 def test_one_step_changes_exactly_the_trainable_parameters(mini_repo, stage_cfg, flags, tmp_path):
     stage = stage_cfg(trainable=Trainable(*flags), max_steps=1, checkpoint_dir=str(tmp_path / "ck"),
@@ -116,7 +129,7 @@ def test_overfitting_a_fixed_batch_drives_the_loss_down(base):
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(40):
-        loss = module(batch).loss
+        loss = module(batch)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

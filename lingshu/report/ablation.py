@@ -140,7 +140,7 @@ def write_outputs(repo: Path, systems: list[System], comparison: Comparison, out
                   noise: dict | None = None) -> dict[str, float]:
     from lingshu.report.charts import delta_chart
 
-    metrics = to_metrics(comparison)
+    metrics = to_metrics(comparison) | {"n_seeds": float(comparison.n_seeds)}
     atomic_write_json(repo / out["metrics"], metrics)
     atomic_write_csv(repo / out["plots_dir"] / "comparison.csv", to_rows(comparison))
     delta_chart(comparison, repo / out["plots_dir"] / "deltas.png")
