@@ -74,6 +74,22 @@ class CurateConfig:
         default_factory=ModalityConfig, metadata={"help": "Fallback modality classifier settings."}
     )
 
+    def problems(self) -> list[str]:
+        """Values that would fail (or silently do nothing) an hour into curation, named by field."""
+        out = [f"{name} must be in (0, 1], got {value}" for name, value in
+               (("near_dup_threshold", self.near_dup_threshold), ("decontam_threshold", self.decontam_threshold))
+               if not 0 < value <= 1]
+        out += [f"{name} must be at least 1, got {value}" for name, value in
+                (("min_image_side", self.min_image_side), ("max_image_pixels", self.max_image_pixels),
+                 ("minhash_num_perm", self.minhash_num_perm), ("workers", self.workers)) if value < 1]
+        if self.caption_min_tokens > self.caption_max_tokens:
+            out.append(f"caption_min_tokens ({self.caption_min_tokens}) exceeds caption_max_tokens ({self.caption_max_tokens})")
+        for name, value, allowed in (("decontaminate", self.decontaminate, ("drop", "report")),
+                                     ("lsh_storage", self.lsh_storage, ("memory", "redis"))):
+            if value not in allowed:
+                out.append(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        return out
+
 
 @dataclass
 class ValidateConfig:
@@ -127,6 +143,9 @@ def load_section(section: str, params_file: str | Path = "params.yaml", override
     """
     params_file = Path(params_file)
     raw = OmegaConf.load(params_file) if params_file.exists() else OmegaConf.create({})
+    unknown = sorted(set(raw.keys()) - set(SECTIONS))
+    if unknown:  # a misspelt section (`curat:`) would otherwise leave its stage on the defaults
+        raise ConfigError(f"{params_file}: unknown top-level section(s) {unknown}; known: {sorted(SECTIONS)}")
     return build_section(section, raw.get(section, {}), str(params_file), overrides)
 
 
@@ -139,9 +158,27 @@ def build_section(section: str, values: Any, source: str, overrides: list[str] |
         merged = OmegaConf.merge(OmegaConf.structured(schema), values or {})
         if overrides:
             merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
-        return OmegaConf.to_object(merged)
+        loaded = OmegaConf.to_object(merged)
     except OmegaConfBaseException as exc:
         raise ConfigError(f"{source}: section {section!r}: {exc}") from exc
+    found = problems_of(loaded, f"{section}.")
+    if found:
+        raise ConfigError(f"{source}: " + "; ".join(found))
+    return loaded
+
+
+def problems_of(config: Any, prefix: str) -> list[str]:
+    """Every `problems()` of a config dataclass and of the dataclasses inside it, each prefixed with its
+    dotted place, so that a bad value fails when params are loaded, before any work starts."""
+    if not is_dataclass(config):
+        return []
+    own = config.problems() if hasattr(config, "problems") else []
+    found = [f"{prefix}{p}" for p in own]
+    for f in fields(config):
+        value = getattr(config, f.name)
+        for i, item in enumerate(value) if isinstance(value, list) else [(None, value)]:
+            found += problems_of(item, f"{prefix}{f.name}{'' if i is None else f'.{i}'}.")
+    return found
 
 
 def load_params(params_file: str | Path = "params.yaml") -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import socket
 import subprocess
 import uuid
@@ -19,7 +20,13 @@ from typing import Any, Iterator
 
 from lingshu.config import TrackingConfig, flatten
 
-SECRET_MARKERS = ("token", "secret", "password", "api_key", "apikey", "credential")
+# MLflow 3's UI opens an experiment without this tag on its GenAI trace views, calling runs "Evaluations"
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+# a key whose last part names a credential (hf_token, api_key_env, auth_header), not max_new_tokens
+SECRET_KEY = re.compile(r"(^|_)(token|secret|password|passwd|api_?key|credentials?|auth|authorization)(_|$)", re.I)
+# values that carry a credential whatever their key is called: an HTTP authorisation value, a URL's password
+CREDENTIAL_VALUE = re.compile(r"^\s*(bearer|basic|token|digest)\s+\S", re.I)
+URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*):[^@/\s]+@", re.I)
 
 
 def repo_root() -> Path:
@@ -82,8 +89,16 @@ def pipeline_id() -> str:
 
 
 def safe_params(params: dict[str, Any]) -> dict[str, Any]:
-    """Drop anything that looks like a credential; MLflow params must never carry secrets."""
-    return {k: v for k, v in params.items() if not any(m in k.lower() for m in SECRET_MARKERS)}
+    """MLflow params must never carry secrets: keys named like a credential are dropped, values that are
+    one (`Bearer ...`) are masked whatever their key, and a URL keeps its user but not its password."""
+    out = {}
+    for key, value in params.items():
+        if SECRET_KEY.search(key.rsplit(".", 1)[-1]):
+            continue
+        if isinstance(value, str):
+            value = "***" if CREDENTIAL_VALUE.match(value) else URL_PASSWORD.sub(r"\g<head>:***@", value)
+        out[key] = value
+    return out
 
 
 def use_experiment(tracking: TrackingConfig, root: Path, name: str | None = None) -> None:
@@ -97,7 +112,9 @@ def use_experiment(tracking: TrackingConfig, root: Path, name: str | None = None
     if mlflow.get_experiment_by_name(name) is None:
         location = (store_home(root) / tracking.artifact_dir).resolve().as_uri() if uri.startswith("sqlite:") else None
         mlflow.create_experiment(name, artifact_location=location)
-    mlflow.set_experiment(name)
+    experiment = mlflow.set_experiment(name)
+    if experiment.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:
+        mlflow.set_experiment_tag(*EXPERIMENT_KIND)
 
 
 def log_params(params: dict[str, Any]) -> None:
@@ -109,9 +126,44 @@ def log_params(params: dict[str, Any]) -> None:
         mlflow.log_params({k: str(v)[:6000] for k, v in items[start : start + 100]})
 
 
+def input_digest(root: Path, path: str) -> str:
+    """A short content digest of an input file or folder: the md5 DVC recorded for it as some stage's
+    output (no re-hashing of a large image store), else a sha256 of its files' names and bytes."""
+    lock = root / "dvc.lock"
+    if lock.exists():
+        import yaml
+
+        for stage in (yaml.safe_load(lock.read_text()) or {}).get("stages", {}).values():
+            for out in stage.get("outs", []):
+                if out.get("path") == path and out.get("md5"):
+                    return out["md5"].removesuffix(".dir")[:16]
+    digest = hashlib.sha256()
+    target = root / path
+    for file in sorted(target.rglob("*")) if target.is_dir() else [target]:
+        if file.is_file():
+            digest.update(str(file.relative_to(target if target.is_dir() else target.parent)).encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def log_inputs(root: Path, paths: list[str], context: str) -> None:
+    """Record each input path (repo-relative) on the active run with `mlflow.log_input`, so the run's
+    Dataset column says which curated data, checkpoint or benchmark version it used."""
+    import mlflow
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+
+    for path in paths:
+        if (root / path).exists():
+            source = resolve_dataset_source((root / path).resolve().as_uri())
+            mlflow.log_input(MetaDataset(source, name=path, digest=input_digest(root, path)), context=context)
+
+
 @contextmanager
-def stage_run(stage: str, config: Any, tracking: TrackingConfig | None = None) -> Iterator[Any]:
-    """An MLflow run for one stage execution, with params, standard tags and the run's status."""
+def stage_run(stage: str, config: Any, tracking: TrackingConfig | None = None, inputs: list[str] = (),
+              context: str = "training") -> Iterator[Any]:
+    """An MLflow run for one stage execution, with params, standard tags, its inputs (repo-relative
+    paths, logged as datasets under `context`) and the run's status."""
     import mlflow
 
     tracking = tracking or TrackingConfig()
@@ -127,4 +179,5 @@ def stage_run(stage: str, config: Any, tracking: TrackingConfig | None = None) -
         tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
     with mlflow.start_run(run_name=stage, tags=tags) as run:
         log_params(flatten(config))
+        log_inputs(root, list(inputs), context)
         yield run

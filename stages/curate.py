@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     repo = repo_root()
     import mlflow
 
-    with stage_run("curate", cfg, tracking):
+    with stage_run("curate", cfg, tracking, [s.path for s in cfg.sources + cfg.benchmarks], "source"):
         curator = Curator(cfg, repo)
         result = curator.run()
         write_outputs(result, cfg, repo, curator.store)

@@ -39,11 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     options = cfg.backend_options()  # a setting the backend cannot take fails here, before any run is opened
     run = SuiteRun(root=repo, protocol=cfg.protocol, batch_size=cfg.batch_size, limit=cfg.limit,
                    controls=parse_controls(list(cfg.controls)))
-    with stage_run(f"evaluate@{args.checkpoint}", cfg, load_section("tracking", args.params)):
+    benches = select(list(cfg.benchmarks))
+    with stage_run(f"evaluate@{args.checkpoint}", cfg, load_section("tracking", args.params),
+                   [str(model_dir.relative_to(repo)), *sorted({b.path for b in benches})], "evaluation"):
         mlflow.set_tag("lingshu.checkpoint", args.checkpoint)
         resumed = start_or_resume(out, fingerprint(settings, model_dir))
         backend = make_backend(cfg.backend, str(model_dir), **options)
-        results, suite = evaluate_suite(select(list(cfg.benchmarks)), backend, out, run)
+        results, suite = evaluate_suite(benches, backend, out, run)
         atomic_write_json(repo / cfg.metrics_dir / f"{args.checkpoint}.json", suite)
         rows = "benchmark,score,ci_low,ci_high\n" + "".join(
             f"{r['benchmark']},{r['score']:.2f},{r['ci_low']:.2f},{r['ci_high']:.2f}\n" for r in results)

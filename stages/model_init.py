@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     from lingshu.model.freezing import parameters_by_module
     from lingshu.train.heldout import measure_heldout
 
-    with stage_run("model_init", cfg, load_section("tracking", args.params)):
+    with stage_run("model_init", cfg, load_section("tracking", args.params), [common.data_dir, common.synthetic_dir]):
         model, processor = initialise(cfg, repo)
         save(model, processor, repo / cfg.output_dir)
         metrics = {f"params/{m}": float(sum(p.numel() for _, p in ps)) for m, ps in parameters_by_module(model).items()}

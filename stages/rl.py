@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     if not is_global_zero():  # another process of a multi-process launch: train, then leave the reporting to rank 0
         fit_rl(common, cfg, repo, progress=False)
         return 0
-    with stage_run("rl", {"common": common, "rl": cfg}, tracking) as run:
+    with stage_run("rl", {"common": common, "rl": cfg}, tracking,
+                   [cfg.init_from, common.data_dir, common.synthetic_dir]) as run:
         logger = MLFlowLogger(experiment_name=tracking.experiment, tracking_uri=mlflow.get_tracking_uri(),
                               run_id=run.info.run_id)
         module, selection = fit_rl(common, cfg, repo, logger=logger, progress=sys.stderr.isatty())

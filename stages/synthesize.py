@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     repo = repo_root()
     import mlflow
 
-    with stage_run("synthesize", cfg, load_section("tracking", args.params)):
+    with stage_run("synthesize", cfg, load_section("tracking", args.params), [cfg.input_dir, cfg.image_store]):
         metrics, _, _ = synthesize(cfg, repo)
         flat = {f"{name}.{key}": value for name, summary in metrics["generators"].items()
                 for key, value in summary.items() if isinstance(value, (int, float)) and not isinstance(value, bool)}

@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     if not is_global_zero():  # another process of a multi-process launch: train, then leave the reporting to rank 0
         fit_stage(train.common, stage, repo, progress=False)
         return 0
-    with stage_run(f"train_{args.stage}", {"common": train.common, args.stage: stage}, tracking) as run:
+    with stage_run(f"train_{args.stage}", {"common": train.common, args.stage: stage}, tracking,
+                   [stage.init_from, train.common.data_dir, train.common.synthetic_dir]) as run:
         logger = MLFlowLogger(experiment_name=tracking.experiment, tracking_uri=mlflow.get_tracking_uri(),
                               run_id=run.info.run_id)
         module, data, curve = fit_stage(train.common, stage, repo, logger=logger, progress=sys.stderr.isatty())

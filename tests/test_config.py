@@ -28,6 +28,27 @@ def test_unknown_section_is_an_error(tmp_path):
         load_params(path)
 
 
+def test_a_stage_loading_its_section_refuses_a_misspelt_one_beside_it(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("curat:\n  min_image_side: 10\nvalidate: {}\n")
+    with pytest.raises(ConfigError, match="curat"):
+        load_section("validate", path)
+
+
+@pytest.mark.parametrize("section, body, named", [
+    ("curate", "near_dup_threshold: 7.0", "curate.near_dup_threshold"),
+    ("curate", "min_image_side: -5", "curate.min_image_side"),
+    ("curate", "decontaminate: keep", "curate.decontaminate"),
+    ("curate", "caption_min_tokens: 50\n  caption_max_tokens: 20", "curate.caption_min_tokens"),
+    ("rl", "num_generations: 1", "rl.num_generations"),
+])
+def test_out_of_range_values_fail_when_params_are_loaded(tmp_path, section, body, named):
+    path = tmp_path / "params.yaml"
+    path.write_text(f"{section}:\n  {body}\n")
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+        load_section(section, path)
+
+
 def test_wrong_type_is_an_error(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("curate:\n  min_image_side: big\n")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lingshu.config import TrackingConfig
-from lingshu.tracking import safe_params, stage_run
+from lingshu.tracking import input_digest, repo_root, safe_params, stage_run
 
 
 @dataclass
@@ -21,6 +21,27 @@ class _Cfg:
 
 def test_secrets_never_reach_params():
     assert safe_params({"lr": 1, "judge.api_key": "x", "hub_token": "y", "db.password": "z"}) == {"lr": 1}
+
+
+def test_credentials_are_dropped_by_key_and_masked_by_value():
+    params = {
+        "synthesize.llm.api_key_env": "OPENAI_API_KEY",
+        "curate.sources.3.options.hf_token": "hf_abc",
+        "curate.sources.4.options.auth_header": "Bearer sk-live-123",
+        "curate.sources.5.options.headers.X-Custom": "Bearer sk-live-456",
+        "synthesize.llm.base_url": "https://alice:s3cret@llm.example.org:8443/v1",
+        "eval.max_new_tokens": 64,
+        "curate.caption_min_tokens": 10,
+        "eval.base_url": "http://127.0.0.1:8000/v1",
+    }
+    safe = safe_params(params)
+    assert "synthesize.llm.api_key_env" not in safe and "curate.sources.3.options.hf_token" not in safe
+    assert "curate.sources.4.options.auth_header" not in safe
+    assert safe["curate.sources.5.options.headers.X-Custom"] == "***"
+    assert safe["synthesize.llm.base_url"] == "https://alice:***@llm.example.org:8443/v1"
+    assert safe["eval.max_new_tokens"] == 64 and safe["curate.caption_min_tokens"] == 10  # not credentials
+    assert safe["eval.base_url"] == "http://127.0.0.1:8000/v1"
+    assert not any("s3cret" in str(v) or "sk-live" in str(v) for v in safe.values())
 
 
 @pytest.fixture
@@ -53,14 +74,19 @@ def test_stage_run_logs_to_a_tracking_server(tracking_server, monkeypatch, tmp_p
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_server)
     monkeypatch.setenv("LINGSHU_PIPELINE_ID", "pipe-1")
-    with stage_run("curate", _Cfg(), TrackingConfig(experiment="server-test")):
+    with stage_run("curate", _Cfg(), TrackingConfig(experiment="server-test"), ["params.yaml", "no/such/path"], "source") as run:
         mlflow.log_metric("kept", 3)
+    inputs = mlflow.get_run(run.info.run_id).inputs.dataset_inputs  # the run's Dataset column
+    assert [(i.dataset.name, i.tags[0].value) for i in inputs] == [("params.yaml", "source")]
+    assert inputs[0].dataset.digest == input_digest(repo_root(), "params.yaml")
     runs = mlflow.search_runs(experiment_names=["server-test"])
     assert len(runs) == 1
     run = runs.iloc[0]
     assert run["tags.lingshu.pipeline_id"] == "pipe-1" and run["tags.dvc.stage"] == "curate"
     assert run["params.lr"] == "0.1" and "params.api_key" not in runs.columns
     assert run["metrics.kept"] == 3
+    experiment = mlflow.get_experiment_by_name("server-test")  # the UI shows runs, not GenAI traces
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
 
 
 def test_a_queued_experiments_copy_writes_its_own_outputs_but_logs_to_the_users_store(tmp_path, monkeypatch):
@@ -77,3 +103,14 @@ def test_a_queued_experiments_copy_writes_its_own_outputs_but_logs_to_the_users_
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert repo_root() == copy
     assert tracking_uri(TrackingConfig(), repo_root()) == f"sqlite:///{user_repo / 'mlflow.db'}"
+
+
+def test_an_inputs_digest_follows_its_content_or_the_md5_dvc_recorded(tmp_path):
+    (tmp_path / "data/curated").mkdir(parents=True)
+    (tmp_path / "data/curated/a.parquet").write_bytes(b"one")
+    first = input_digest(tmp_path, "data/curated")
+    (tmp_path / "data/curated/a.parquet").write_bytes(b"two")
+    assert input_digest(tmp_path, "data/curated") != first
+    (tmp_path / "dvc.lock").write_text("stages:\n  curate:\n    outs:\n    - path: data/curated\n"
+                                       "      md5: 0123456789abcdef0123456789abcdef.dir\n")
+    assert input_digest(tmp_path, "data/curated") == "0123456789abcdef"

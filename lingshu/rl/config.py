@@ -106,7 +106,12 @@ class RLConfig:
         return self.generation_batch_size // self.num_generations
 
     def check(self) -> None:
-        """Raise ValueError naming the field when settings cannot work together."""
+        """Raise ValueError naming the fields when settings cannot work together."""
+        if self.problems():
+            raise ValueError("rl: " + "; ".join(self.problems()))
+
+    def problems(self) -> list[str]:
+        """Settings that cannot work together, each naming its fields (checked when params are loaded)."""
         problems = []
         if self.loss_type not in LOSS_TYPES:
             problems.append(f"loss_type {self.loss_type!r} is not one of {LOSS_TYPES}")
@@ -124,5 +129,4 @@ class RLConfig:
                             "so that every rollout ends on an optimiser step")
         if len(self.reward_funcs) != len(self.reward_weights):
             problems.append(f"reward_funcs ({len(self.reward_funcs)}) and reward_weights ({len(self.reward_weights)}) differ in length")
-        if problems:
-            raise ValueError("rl: " + "; ".join(problems))
+        return problems

@@ -21,7 +21,7 @@ from lingshu.rl.config import RLConfig
 from lingshu.rl.module import GRPOModule
 from lingshu.rl.rewards import reward_functions
 from lingshu.rl.selection import Selection, VerifiablePrompt, select_prompts
-from lingshu.train.chat import Encoded, FittedImages, encode
+from lingshu.train.chat import Encoded, FittedImages, encode, image_folders
 from lingshu.train.config import CommonTrainConfig
 from lingshu.train.datamodule import EpochSampler, ResumableLoader, measure
 from lingshu.train.run import fit_resumably, load_trainable, make_trainer, save_final
@@ -85,7 +85,7 @@ def optimiser_steps(cfg: RLConfig, n_prompts: int, world: int = 1) -> int:
 
 
 def select(common: CommonTrainConfig, cfg: RLConfig, processor, repo: Path) -> Selection:
-    store = common.images(repo)
+    store = image_folders(common, repo)
     return select_prompts(common.table_dirs(repo), cfg.selection,
                           prompt_length=lambda p: measure({"conversations": user_turn(p), "images": p.images},
                                                           processor, store, cfg.system_prompt))
@@ -113,7 +113,7 @@ def fit_rl(common: CommonTrainConfig, cfg: RLConfig, repo: Path, logger=None, pr
                            logger=logger, progress=progress, callbacks=[LogCompletions()] + list(callbacks or []))
     total = optimiser_steps(cfg, len(selection.prompts), trainer.world_size)
     module = GRPOModule(model, reference, processor, cfg, reward_functions(cfg.reward_funcs, cfg.rewards), total)
-    dataset = PromptDataset(selection.prompts, processor, common.images(repo), cfg.system_prompt)
+    dataset = PromptDataset(selection.prompts, processor, image_folders(common, repo), cfg.system_prompt)
     data = PromptDataModule(dataset, cfg.prompts_per_rollout, cfg.seed, common.num_workers)
     key = fingerprint([asdict(common), asdict(cfg)], source)
     fit_resumably(trainer, module, data, checkpoint_dir, key)

@@ -9,7 +9,42 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lingshu.fields import doc, nested
-from lingshu.synth.llm import LLMConfig
+
+BACKENDS = ("openai", "hf")  # of synthesize.llm
+
+
+@dataclass
+class LLMConfig:
+    """Which model the synthesis stage asks, and how (a params.yaml section)."""
+
+    backend: str = doc("openai", "openai (any OpenAI-compatible endpoint) or hf (a local checkpoint, run offline).")
+    base_url: str = doc("", "Endpoint for backend openai, e.g. http://127.0.0.1:8000/v1; empty = none configured, "
+                            "and the steps that need an LLM are skipped.")
+    model: str = doc("", "Model name sent to the endpoint (openai), or checkpoint folder / hub id (hf).")
+    api_key_env: str = doc("OPENAI_API_KEY", "Name of the environment variable holding the API key (may be unset for "
+                                             "a local server); the key itself never appears in params, logs or cache.")
+    concurrency: int = doc(8, "Requests in flight at once (openai), or prompts per generation batch (hf).")
+    retries: int = doc(4, "Retries of a request after a connection error, timeout, 429 or 5xx (openai).")
+    timeout: float = doc(120.0, "Seconds to wait for one response (openai).")
+    backoff: float = doc(1.0, "First retry waits this many seconds, each further one twice as long (openai).")
+    max_tokens: int = doc(512, "Most tokens generated per completion.")
+    temperature: float = doc(0.0, "Sampling temperature; 0 is greedy (the hf backend decodes greedily only).")
+    cache_dir: str = doc("cache/llm", "Completion cache, relative to the repo root; part of every cache key is "
+                                      "the settings above, so changing them asks afresh.")
+
+    def why_unconfigured(self, section: str = "synthesize.llm") -> str:
+        """Why no LLM can be asked (a sentence naming the params keys), or '' when one can."""
+        if self.backend not in BACKENDS:
+            return f"{section}.backend is {self.backend!r}, not one of {', '.join(BACKENDS)}"
+        empty = [name for name in ("base_url", "model") if not getattr(self, name)
+                 and (name == "model" or self.backend == "openai")]
+        if not empty:
+            return ""
+        keys = " and ".join(f"{section}.{name}" for name in empty)
+        return f"{keys} {'is' if len(empty) == 1 else 'are'} empty"
+
+    def configured(self) -> bool:
+        return not self.why_unconfigured()
 
 
 @dataclass

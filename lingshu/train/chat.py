@@ -60,6 +60,12 @@ class ImageFolders:
         return f"ImageFolders({[str(f) for f in self.folders]})"
 
 
+def image_folders(common, repo: Path) -> ImageFolders:
+    """Where the stages of `common` (train.common) find images: the curated store, then the synthetic one."""
+    synthetic = [repo / common.synthetic_dir / "images"] if common.synthetic_dir else []
+    return ImageFolders([repo / common.image_store] + synthetic)
+
+
 def load_images(keys: list[str], store: Path | ImageFolders, blank: bool = False) -> list[Image.Image]:
     """Images of a sample from the content-addressed store; `blank` swaps each for a black image of its size."""
     images = []

@@ -62,11 +62,6 @@ class CommonTrainConfig:
         """Where a group's tables are read from: the curated folder, then the synthetic one."""
         return [repo / self.data_dir] + ([repo / self.synthetic_dir] if self.synthetic_dir else [])
 
-    def images(self, repo: Path) -> "ImageFolders":
-        from lingshu.train.chat import ImageFolders
-
-        return ImageFolders([repo / self.image_store] + ([repo / self.synthetic_dir / "images"] if self.synthetic_dir else []))
-
 
 @dataclass
 class StageConfig:

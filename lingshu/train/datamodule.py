@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from lingshu.train.chat import IGNORE, Encoded, FittedImages, any_image, encode, image_inputs, render
+from lingshu.train.chat import IGNORE, Encoded, FittedImages, any_image, encode, image_folders, image_inputs, render
 from lingshu.train.config import CommonTrainConfig, StageConfig
 from lingshu.train.mixture import select
 from lingshu.train.packing import first_fit_decreasing
@@ -157,7 +157,7 @@ class MixtureDataModule(pl.LightningDataModule):
     def __init__(self, common: CommonTrainConfig, stage: StageConfig, processor, repo: Path):
         super().__init__()
         self.common, self.stage, self.processor, self.repo = common, stage, processor, repo
-        self.store = common.images(repo)
+        self.store = image_folders(common, repo)
         self.stats: Counter = Counter()
         self.dataset: RowDataset | None = None
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from lingshu.train.chat import Encoded, encode, load_images
+from lingshu.train.chat import Encoded, encode, image_folders, load_images
 from lingshu.train.datamodule import collate
 
 
@@ -139,7 +139,7 @@ def measure_heldout(model, processor, common, repo: Path, vqa: bool) -> dict:
     """The held-out metrics of one checkpoint, as a flat dict of floats (MLflow-ready names)."""
     from lingshu.train.mixture import read_group
 
-    cfg, store, data_dirs = common.heldout, common.images(repo), common.table_dirs(repo)
+    cfg, store, data_dirs = common.heldout, image_folders(common, repo), common.table_dirs(repo)
     metrics: dict[str, float] = {}
     captions = [r for g in cfg.caption_groups for r in read_group(data_dirs, g) if r["split"] == "test" and r["task"] == "caption"]
     if cfg.max_caption_samples:
