@@ -94,6 +94,9 @@ def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone, tmp_p
     _set_params(clone / "params.yaml", {"curate.near_dup_threshold": 0.8})
     fourth = run([*dvc, "repro"])
     assert _ran(fourth)[:2] == ["curate", "validate"]
+    for workers in (2, 1):  # how curation is spread over processes, never what it keeps: not a dep
+        _set_params(clone / "params.yaml", {"curate.workers": workers})
+        assert _ran(run([*dvc, "repro"])) == []
 
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     runs = mlflow.search_runs(experiment_names=["lingshu"], order_by=["attributes.start_time ASC"])
@@ -133,6 +136,9 @@ def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone, tmp_p
     assert curate_run["params.near_dup_threshold"] == "0.8"
     assert curate_run["metrics.inputs"] == curate_run["metrics.kept"] + curate_run["metrics.rejected"]
     assert len(curate_run["tags.mlflow.source.git.commit"]) == 40
+    logged = {i.dataset.name for i in client.get_run(curate_run["run_id"]).inputs.dataset_inputs}
+    assert "data/sources/vqa_rad/vqa_rad.json" in logged  # the run's Dataset column names what it read
+    assert "models/instruct" in {i.dataset.name for i in client.get_run(evaluation["run_id"]).inputs.dataset_inputs}
     artifacts = client.list_artifacts(curate_run["run_id"], "plots")
     assert {Path(a.path).name for a in artifacts} == {"distribution.png", "distribution.csv"}
 
