@@ -148,7 +148,25 @@ def noise_floor(repo: Path) -> str:
                      + ["", "Source: `metrics/noise_floor.json` (all checkpoints: `reports/noise_floor.md`)."])
 
 
-SECTIONS: dict[str, Callable[[Path], str]] = {f.__name__: f for f in (heldout, evaluation, rl, ablations, noise_floor)}
+def demo_time(repo: Path) -> str:
+    """How long `make demo` took, against the commit before this work, measured side by side."""
+    path = "benchmarks/results/demo_time.json"
+    m = _read(repo, path)
+    if m is None:
+        return _missing(path, "run `benchmarks/bench_demo.py`")
+    before, after = m["before"], m["after"]
+    rows = [[stage, f"{before['stages_s'].get(stage, 0):.0f}", f"{after['stages_s'][stage]:.0f}"]
+            for stage in after["stages_s"] if stage.startswith(("train_", "rl", "curate"))]
+    rows.append(["**make demo**", f"**{before['total_s']:.0f}**", f"**{after['total_s']:.0f}**"])
+    return "\n".join([f"Measured {m['measured']} on {m['machine']['cpu']} ({m['machine']['cores']} cores), the two "
+                       f"commits one after the other in fresh clones: `make demo` took {after['total_s'] / 60:.0f} minutes, "
+                       f"{m['ratio_after_over_before']:.2f}× the time of {before['commit'][:7]}.", ""]
+                      + _table(["seconds", before["commit"][:7], after["commit"][:7]], rows)
+                      + ["", f"Source: `{path}` (rerun: `.venv/bin/python benchmarks/bench_demo.py`)."])
+
+
+SECTIONS: dict[str, Callable[[Path], str]] = {f.__name__: f for f in (demo_time, heldout, evaluation, rl, ablations,
+                                                                       noise_floor)}
 
 
 def render(readme: str, repo: Path) -> tuple[str, list[str]]:
