@@ -24,15 +24,10 @@ def _check_data(args: argparse.Namespace) -> int:
     curate = load_section("curate", args.params)
     validate = load_section("validate", args.params)
     repo = repo_root()
-    if args.curate:
-        from lingshu.data.curate import Curator, write_outputs
-        from lingshu.data.curate_report import build_metrics
-        from lingshu.io import atomic_write_json
+    if args.curate:  # the curate stage's own function: the same tables, metrics and plots
+        from lingshu.data.curate_report import curate_and_report
 
-        curator = Curator(curate, repo)
-        result = curator.run()
-        write_outputs(result, curate, repo, curator.store)
-        atomic_write_json(repo / curate.metrics_file, build_metrics(result, curator.benchmarks.sizes))
+        curate_and_report(curate, repo)
     scopes = ["curated", "synthetic"] if args.scope == "all" else [args.scope]
     outcomes = [o for scope in scopes for o in run_checks(curate, validate, repo, scope, args.params)]
     for outcome in outcomes:
@@ -46,7 +41,14 @@ def _check_data(args: argparse.Namespace) -> int:
 
 
 def _params(args: argparse.Namespace) -> int:
-    from lingshu.config import SECTIONS
+    from lingshu.config import SECTIONS, check_params
+
+    if args.check:
+        problems = check_params(args.params)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        print(f"{args.params}: {len(problems)} problem(s)" if problems else f"{args.params}: ok")
+        return 1 if problems else 0
 
     def show(schema: type, prefix: str) -> None:
         for f in fields(schema):
@@ -74,8 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--scope", choices=["curated", "synthetic", "all"], default="curated",
                        help="which tables: curate's (default), synthesize's, or both")
     check.set_defaults(func=_check_data)
-    params = commands.add_parser("params", help="list every params.yaml field with its help text")
+    params = commands.add_parser("params", help="list every params.yaml field with its help text, or --check a file",
+                                 description="List every params.yaml field with its help text; with --check, load "
+                                             "a params file and report every problem (unknown section or key, type, "
+                                             "range, settings that cannot work together), naming the key; exit 1 "
+                                             "if there is one.")
     params.add_argument("section", nargs="?", help="only this section (curate, validate, tracking)")
+    params.add_argument("--check", action="store_true", help="validate the params file instead of listing fields")
+    params.add_argument("--params", default="params.yaml", help="params file for --check (default: params.yaml)")
     params.set_defaults(func=_params)
     from lingshu.eval.command import add_parser as add_eval
 

@@ -191,6 +191,21 @@ def load_params(params_file: str | Path = "params.yaml") -> dict[str, Any]:
     return {name: load_section(name, params_file) for name in raw.keys()}
 
 
+def check_params(params_file: str | Path = "params.yaml") -> list[str]:
+    """Every problem of a params file at once (unknown sections, unknown keys, types, out-of-range and
+    cross-field values, each naming its key), for `lingshu params --check` before anything runs."""
+    params_file = Path(params_file)
+    raw = OmegaConf.load(params_file)
+    found = [f"{params_file}: unknown top-level section {name!r}; known: {', '.join(SECTIONS)}"
+             for name in raw.keys() if name not in SECTIONS]
+    for name in (n for n in raw.keys() if n in SECTIONS):
+        try:
+            build_section(name, raw.get(name), str(params_file))
+        except ConfigError as exc:
+            found.append(str(exc))
+    return found
+
+
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     """Dotted key -> scalar view of a config dataclass, as logged to MLflow params."""
     out: dict[str, Any] = {}

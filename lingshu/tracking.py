@@ -159,6 +159,41 @@ def log_inputs(root: Path, paths: list[str], context: str) -> None:
             mlflow.log_input(MetaDataset(source, name=path, digest=input_digest(root, path)), context=context)
 
 
+def numeric_leaves(metrics: dict, prefix: str = "") -> dict[str, float]:
+    """A nested metrics dict as MLflow metric names: nested keys joined by ".", numbers only (bools,
+    strings and lists are left to the metrics file)."""
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            out |= numeric_leaves(value, f"{prefix}{key}.")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[f"{prefix}{key}"] = float(value)
+    return out
+
+
+def log_stage_metrics(metrics: dict, files: list[Path] = (), plots: list[Path] = ()) -> dict[str, float]:
+    """What every stage logs at its end: its metrics (nested dicts flattened) on the active run, and the
+    files it wrote as artifacts (its metrics file and tables; plots under `plots/`); returns the flat metrics."""
+    import mlflow
+
+    flat = numeric_leaves(metrics)
+    mlflow.log_metrics(flat)
+    for file in files:
+        mlflow.log_artifact(str(file))
+    for plot in plots:
+        mlflow.log_artifact(str(plot), artifact_path="plots")
+    return flat
+
+
+def lightning_logger(run, tracking: TrackingConfig):
+    """Lightning's MLflow logger writing into the stage's own run, so the per-step curves land beside its params."""
+    import mlflow
+    from pytorch_lightning.loggers import MLFlowLogger
+
+    return MLFlowLogger(experiment_name=tracking.experiment, tracking_uri=mlflow.get_tracking_uri(),
+                        run_id=run.info.run_id)
+
+
 @contextmanager
 def stage_run(stage: str, config: Any, tracking: TrackingConfig | None = None, inputs: list[str] = (),
               context: str = "training") -> Iterator[Any]:

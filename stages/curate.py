@@ -8,10 +8,8 @@ import argparse
 import sys
 
 from lingshu.config import load_section
-from lingshu.data.curate import Curator, write_outputs
-from lingshu.data.curate_report import build_metrics, write_plots
-from lingshu.io import atomic_write_json
-from lingshu.tracking import repo_root, stage_run
+from lingshu.data.curate_report import curate_and_report
+from lingshu.tracking import log_stage_metrics, repo_root, stage_run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,25 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_section("curate", args.params, args.overrides)
     tracking = load_section("tracking", args.params)
     repo = repo_root()
-    import mlflow
-
     with stage_run("curate", cfg, tracking, [s.path for s in cfg.sources + cfg.benchmarks], "source"):
-        curator = Curator(cfg, repo)
-        result = curator.run()
-        write_outputs(result, cfg, repo, curator.store)
-        metrics = build_metrics(result, curator.benchmarks.sizes)
-        atomic_write_json(repo / cfg.metrics_file, metrics)
-        plots = write_plots(result, repo / cfg.plots_dir)
-        flat = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        flat |= {f"rejected.{k}": v for k, v in metrics["rejected_by_reason"].items()}
-        flat |= {f"kept.{k}": v for k, v in metrics["kept_by_group"].items()}
-        accuracy = metrics["modality_classifier"].get("heldout_accuracy")
-        if accuracy is not None:
-            flat["modality_classifier.heldout_accuracy"] = accuracy
-        mlflow.log_metrics(flat)
-        mlflow.log_artifact(str(repo / cfg.metrics_file))
-        for plot in plots:
-            mlflow.log_artifact(str(plot), artifact_path="plots")
+        metrics, plots = curate_and_report(cfg, repo)
+        log_stage_metrics(metrics, [repo / cfg.metrics_file], plots)
     print(f"curate: {metrics['inputs']} inputs -> {metrics['kept']} kept, {metrics['rejected']} rejected "
           f"({metrics['rejected_by_reason']})")
     return 0

@@ -10,7 +10,7 @@ import sys
 
 from lingshu.config import load_section
 from lingshu.io import atomic_write_json
-from lingshu.tracking import repo_root, stage_run
+from lingshu.tracking import log_stage_metrics, repo_root, stage_run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,8 +21,6 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_section("model", args.params, args.overrides)
     common = load_section("train", args.params).common
     repo = repo_root()
-    import mlflow
-
     from lingshu.model.factory import initialise, save
     from lingshu.model.freezing import parameters_by_module
     from lingshu.train.heldout import measure_heldout
@@ -35,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics["vocab_size"] = float(len(processor.tokenizer))
         metrics |= measure_heldout(model, processor, common, repo, vqa=False)
         atomic_write_json(repo / cfg.metrics_file, metrics)
-        mlflow.log_metrics(metrics)
+        log_stage_metrics(metrics)
     print(f"model_init: {cfg.source} -> {cfg.output_dir} ({metrics['params/total'] / 1e6:.2f}M parameters)")
     return 0
 

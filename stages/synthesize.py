@@ -9,7 +9,7 @@ import sys
 
 from lingshu.config import load_section
 from lingshu.synth.run import synthesize
-from lingshu.tracking import repo_root, stage_run
+from lingshu.tracking import log_stage_metrics, repo_root, stage_run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,20 +19,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cfg = load_section("synthesize", args.params, args.overrides)
     repo = repo_root()
-    import mlflow
-
     with stage_run("synthesize", cfg, load_section("tracking", args.params), [cfg.input_dir, cfg.image_store]):
         metrics, _, _ = synthesize(cfg, repo)
-        flat = {f"{name}.{key}": value for name, summary in metrics["generators"].items()
-                for key, value in summary.items() if isinstance(value, (int, float)) and not isinstance(value, bool)}
-        flat |= {f"{name}.rejected.{reason}": n for name, summary in metrics["generators"].items()
-                 for reason, n in summary["rejected_by_reason"].items()}
-        flat |= {f"total.{key}": value for key, value in metrics["totals"].items()}
-        mlflow.log_metrics(flat)
-        mlflow.log_artifact(str(repo / cfg.metrics_file))
-        mlflow.log_artifact(str(repo / cfg.output_dir / "rejected.parquet"))
-        for plot in ("gallery.png", "yield.csv"):
-            mlflow.log_artifact(str(repo / cfg.plots_dir / plot), artifact_path="plots")
+        log_stage_metrics(metrics, [repo / cfg.metrics_file, repo / cfg.output_dir / "rejected.parquet"],
+                          [repo / cfg.plots_dir / plot for plot in ("gallery.png", "yield.csv")])
     for name, summary in metrics["generators"].items():
         print(f"synthesize: {name}: {summary['attempts']} attempts -> {summary['accepted']} accepted, "
               f"{summary['rejected']} rejected {summary['rejected_by_reason'] or ''}")

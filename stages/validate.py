@@ -9,11 +9,11 @@ naming the suite, the expectation and example rows.
 import argparse
 import sys
 
-from lingshu.checks.run import run_checks
+from lingshu.checks.run import checks_metrics, run_checks
 from lingshu.checks.suites import describe_failures
 from lingshu.config import load_section
 from lingshu.io import atomic_write_json
-from lingshu.tracking import repo_root, stage_run
+from lingshu.tracking import log_stage_metrics, repo_root, stage_run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,7 +25,6 @@ def main(argv: list[str] | None = None) -> int:
     curate = load_section("curate", args.params)
     validate = load_section("validate", args.params)
     repo = repo_root()
-    import mlflow
 
     synthetic = args.scope == "synthetic"
     stage = "validate_synthetic" if synthetic else "validate"
@@ -33,15 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     results_dir = validate.synthetic_results_dir if synthetic else validate.results_dir
     with stage_run(stage, validate, load_section("tracking", args.params)):
         outcomes = run_checks(curate, validate, repo, args.scope, args.params)
-        metrics = {
-            "suites": len(outcomes),
-            "suites_failed": sum(not o.success for o in outcomes),
-            "expectations": sum(o.evaluated for o in outcomes),
-            "expectations_failed": sum(len(o.failed) for o in outcomes),
-            "per_suite": {o.suite: {"success": o.success, "evaluated": o.evaluated, "failed": len(o.failed)} for o in outcomes},
-        }
+        metrics = checks_metrics(outcomes)
         atomic_write_json(repo / metrics_file, metrics)
-        mlflow.log_metrics({k: v for k, v in metrics.items() if isinstance(v, int)})
+        log_stage_metrics(metrics)
+        import mlflow
+
         mlflow.log_artifacts(str(repo / results_dir), artifact_path="validation")
     if metrics["suites_failed"]:
         print(f"{stage}: data checks FAILED\n" + describe_failures(outcomes), file=sys.stderr)

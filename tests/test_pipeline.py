@@ -110,8 +110,8 @@ def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone, tmp_p
 
     client = mlflow.MlflowClient()
     synthesize_run = runs.iloc[2]
-    assert synthesize_run["metrics.vqa_template.attempts"] == (synthesize_run["metrics.vqa_template.accepted"]
-                                                             + synthesize_run["metrics.vqa_template.rejected"])
+    assert synthesize_run["metrics.generators.vqa_template.attempts"] == (synthesize_run["metrics.generators.vqa_template.accepted"]
+                                                             + synthesize_run["metrics.generators.vqa_template.rejected"])
     assert {Path(a.path).name for a in client.list_artifacts(synthesize_run["run_id"], "plots")} == {"gallery.png", "yield.csv"}
     for index in (5, 6, 7):  # each training stage's loss curve is in its MLflow run
         history = client.get_metric_history(runs.iloc[index]["run_id"], "train/loss")

@@ -114,3 +114,12 @@ def test_an_inputs_digest_follows_its_content_or_the_md5_dvc_recorded(tmp_path):
     (tmp_path / "dvc.lock").write_text("stages:\n  curate:\n    outs:\n    - path: data/curated\n"
                                        "      md5: 0123456789abcdef0123456789abcdef.dir\n")
     assert input_digest(tmp_path, "data/curated") == "0123456789abcdef"
+
+
+def test_stage_metrics_are_logged_under_their_nested_names_numbers_only():
+    from lingshu.tracking import numeric_leaves
+
+    metrics = {"kept": 3, "ok": True, "status": "done", "rejected_by_reason": {"too_small": 2, "bomb": 0},
+               "generators": {"ocr": {"yield": 0.5, "skipped": [1, 2]}}}
+    assert numeric_leaves(metrics) == {"kept": 3.0, "rejected_by_reason.too_small": 2.0, "rejected_by_reason.bomb": 0.0,
+                                       "generators.ocr.yield": 0.5}

@@ -68,3 +68,14 @@ def run_checks(curate: CurateConfig, validate: ValidateConfig, repo: Path, scope
         write_result(outcome, results_dir)
         outcomes.append(outcome)
     return outcomes
+
+
+def checks_metrics(outcomes: list) -> dict:
+    """The validate stages' metrics: suites and expectations run and failed, in total and per suite."""
+    return {
+        "suites": len(outcomes),
+        "suites_failed": sum(not o.success for o in outcomes),
+        "expectations": sum(o.evaluated for o in outcomes),
+        "expectations_failed": sum(len(o.failed) for o in outcomes),
+        "per_suite": {o.suite: {"success": o.success, "evaluated": o.evaluated, "failed": len(o.failed)} for o in outcomes},
+    }

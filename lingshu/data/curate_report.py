@@ -2,6 +2,8 @@
 
 The metrics file is the DVC metric of the stage and is logged to MLflow; the group/modality table is a
 DVC plot (CSV) and the same numbers are drawn as a PNG for people who would rather look than read.
+`curate_and_report` is the whole stage but its tracking: the DVC stage and `lingshu check-data --curate`
+both call it, so the two entry points write the same files.
 """
 
 from __future__ import annotations
@@ -11,7 +13,19 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from lingshu.data.curate import CurationResult
+from lingshu.data.curate import CurationResult, Curator, write_outputs
+from lingshu.io import atomic_write_json
+
+
+def curate_and_report(cfg, repo: Path) -> tuple[dict[str, Any], list[Path]]:
+    """Curate every source, write the curated and rejected tables, the image store, the metrics file and
+    the plots; returns the metrics and the plot files."""
+    curator = Curator(cfg, repo)
+    result = curator.run()
+    write_outputs(result, cfg, repo, curator.store)
+    metrics = build_metrics(result, curator.benchmarks.sizes)
+    atomic_write_json(repo / cfg.metrics_file, metrics)
+    return metrics, write_plots(result, repo / cfg.plots_dir)
 
 
 def build_metrics(result: CurationResult, benchmark_sizes: Counter) -> dict[str, Any]:

@@ -17,7 +17,8 @@ With --seeds N (default: params `report.seeds`), replicate k of every system rai
 pipeline), a variant's `<variant>-seed<k>`, which reuse the full model's cached stages of the same seed.
 Each delta's interval then counts seed variance and question sampling, and the noise floor (the full
 model's spread over seeds, per checkpoint and benchmark) is written to reports/noise_floor.md and
-metrics/noise_floor.json. Experiments already finished on the current commit are not run again, so an
+metrics/noise_floor.json, and the pipeline's `report` stage, which quotes it, is re-made (`dvc repro report`).
+Experiments already finished on the current commit are not run again, so an
 interrupted run continues where it stopped.
 """
 
@@ -60,7 +61,7 @@ def _ablate(args: argparse.Namespace) -> int:
     from lingshu.config import load_section
     from lingshu.report import noise
     from lingshu.report.ablation import compare, log_summary_runs, plan, seed_flags, systems_of, write_outputs
-    from lingshu.report.experiments import finished, run_planned
+    from lingshu.report.experiments import dvc, finished, run_planned
     from lingshu.report.variants import load_variants
     from lingshu.tracking import repo_root, tracking_uri
 
@@ -85,6 +86,7 @@ def _ablate(args: argparse.Namespace) -> int:
         written = noise.write(repo, floor)
         noise.log_run(floor, tracking, repo, written)
         print(noise.to_markdown(floor))
+        dvc(repo, "repro", "report")  # the pipeline report quotes the noise floor: re-make it (a dvc.yaml dep)
     elif (repo / noise.OUTPUTS["metrics"]).exists():
         import json
 

@@ -29,8 +29,11 @@ class Finished:
 
 
 def dvc(repo: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run the venv's dvc in repo, streaming its output; raise naming the command when it fails."""
+    """Run the venv's dvc in repo, streaming its output; raise naming the command when it fails. The venv
+    comes first on PATH, so that the stages' `python ...` commands run in it even when it is not activated."""
     command = [sys.executable, "-m", "dvc", *args]
+    env = dict(os.environ if env is None else env)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     done = subprocess.run(command, cwd=repo, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"`dvc {' '.join(args)}` failed with exit code {done.returncode}")

@@ -1,0 +1,49 @@
+"""The `evaluate@<checkpoint>` stage as a library call: score one checkpoint, write and log the results.
+
+`stages/evaluate.py` is only its argument parser; `lingshu eval` runs the same suite (lingshu/eval/suite.py)
+for any model. A killed run resumes from its predictions; predictions made for other weights or settings
+are discarded (the fingerprint), not reused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from lingshu.fingerprint import fingerprint
+from lingshu.io import atomic_write_bytes, atomic_write_json
+from lingshu.tracking import stage_run
+
+
+def run_eval_stage(checkpoint: str, cfg, tracking, repo: Path) -> tuple[list[dict], bool]:
+    """Evaluate models/<checkpoint> on `cfg.benchmarks`; returns the per-benchmark results and whether
+    earlier predictions were resumed."""
+    import mlflow
+
+    import lingshu.eval.loaders  # noqa: F401
+    from lingshu.eval.backends import make_backend
+    from lingshu.eval.benchmark import select
+    from lingshu.eval.controls import parse_controls
+    from lingshu.eval.runner import start_or_resume
+    from lingshu.eval.suite import SuiteRun, evaluate_suite, flat_metrics
+
+    model_dir = repo / cfg.checkpoints_dir / checkpoint
+    out = repo / cfg.out_dir / checkpoint
+    settings = {k: v for k, v in asdict(cfg).items() if k in ("protocol", "backend", "max_new_tokens", "dtype")}
+    options = cfg.backend_options()  # a setting the backend cannot take fails here, before any run is opened
+    run = SuiteRun(root=repo, protocol=cfg.protocol, batch_size=cfg.batch_size, limit=cfg.limit,
+                   controls=parse_controls(list(cfg.controls)))
+    benches = select(list(cfg.benchmarks))
+    inputs = [str(model_dir.relative_to(repo)), *sorted({b.path for b in benches})]
+    with stage_run(f"evaluate@{checkpoint}", cfg, tracking, inputs, "evaluation"):
+        mlflow.set_tag("lingshu.checkpoint", checkpoint)
+        resumed = start_or_resume(out, fingerprint(settings, model_dir))
+        backend = make_backend(cfg.backend, str(model_dir), **options)
+        results, suite = evaluate_suite(benches, backend, out, run)
+        atomic_write_json(repo / cfg.metrics_dir / f"{checkpoint}.json", suite)
+        rows = "benchmark,score,ci_low,ci_high\n" + "".join(
+            f"{r['benchmark']},{r['score']:.2f},{r['ci_low']:.2f},{r['ci_high']:.2f}\n" for r in results)
+        atomic_write_bytes(repo / cfg.plots_dir / f"{checkpoint}.csv", rows.encode())
+        mlflow.log_metrics(flat_metrics(results, suite))
+        mlflow.log_artifacts(str(out), artifact_path="eval")
+    return results, resumed
