@@ -124,6 +124,15 @@ def declarations_table(systems: list[System], comparison: Comparison) -> str:
     return "\n".join(lines)
 
 
+def baseline_intervals(comparison: Comparison) -> str:
+    """Markdown: the full model's own scores over its seeds, with intervals over seeds and questions."""
+    if not comparison.baseline_intervals:
+        return ""
+    cells = [f"{name} {s.score:.1f} [{s.ci_low:.1f}, {s.ci_high:.1f}]" for name, s in comparison.baseline_intervals.items()]
+    return (f"The full model itself over its {comparison.n_seeds} seeds (mean [95% CI over seeds and questions]; "
+            f"`/real-blank` columns are how much its answers depend on the image): " + "; ".join(cells) + ".")
+
+
 def below_noise(comparison: Comparison, noise: dict | None) -> str:
     """The changes no larger than the full model's own seed-to-seed range on that column (metrics/noise_floor.json)."""
     if not noise:
@@ -153,6 +162,7 @@ def write_outputs(repo: Path, systems: list[System], comparison: Comparison, out
         f"`lingshu ablate --seeds {comparison.n_seeds}`). Columns ending in `/{GAP_NAMES['blank_image']}` are the per-question "
         "difference between the real-image and the blank-image answer: how much the answers depend on the image.",
         to_markdown(comparison),
+        baseline_intervals(comparison),
         below_noise(comparison, noise),
         declarations_table(systems, comparison),
         "![deltas](../plots/ablations/deltas.png)",

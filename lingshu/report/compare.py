@@ -9,14 +9,14 @@ Markdown table for reports/, flat metric names for MLflow and DVC, and CSV rows 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence, Union
 
 import numpy as np
 
 from lingshu.stats.paired import (PairedDelta, aligned_scores, paired_bootstrap, percentile_interval,
                                    resampled_mean_deltas)
-from lingshu.stats.replicates import SeedDelta, group_seed_delta, seed_delta
+from lingshu.stats.replicates import SeedDelta, SeedScore, group_seed_delta, seed_delta, seed_mean
 
 QuestionScores = Mapping[str, float]  # question id -> score (0/1, or ROUGE-L for reports)
 SystemScores = Mapping[str, Mapping[str, QuestionScores]]  # system -> benchmark -> question scores
@@ -55,6 +55,7 @@ class Comparison:
     level: float  # confidence level of every interval
     method: str = QUESTION_ONLY  # what the intervals account for, as the legend says it
     n_seeds: int = 1
+    baseline_intervals: dict[str, SeedScore] = field(default_factory=dict)  # over seeds and questions, seeded only
 
     @property
     def variants(self) -> list[str]:
@@ -127,7 +128,8 @@ def compare_seeded(baseline: str, systems: SeededScores, groups: Mapping[str, st
     n_seeds = next(iter(seed_counts.values()))
     return Comparison(baseline=baseline, systems=[baseline, *variants], benchmarks=per_benchmark, groups=per_group,
                       level=level, method=f"CI over {n_seeds} training seeds and the questions (t, Satterthwaite df)",
-                      n_seeds=n_seeds)
+                      n_seeds=n_seeds,
+                      baseline_intervals={name: seed_mean(systems[baseline][name], level) for name in benchmarks})
 
 
 def _check_same_benchmarks(baseline: str, systems: SystemScores) -> None:
@@ -212,11 +214,15 @@ def to_markdown(comparison: Comparison) -> str:
 
 def to_metrics(comparison: Comparison) -> dict[str, float]:
     """Flat names for MLflow/DVC: `<system>/<benchmark>/score|delta|ci_low|ci_high|significant`,
-    and the same under `<system>/group/<group>/`; the baseline has scores only."""
+    and the same under `<system>/group/<group>/`; the baseline has scores (and over seeds its own ci_low/ci_high)."""
     metrics: dict[str, float] = {}
     prefixed = ([(name, result) for name, result in comparison.benchmarks.items()]
                 + [(f"group/{name}", result) for name, result in comparison.groups.items()])
     for prefix, result in prefixed:
+        interval = comparison.baseline_intervals.get(prefix)
+        if interval is not None:  # the baseline's own score over seeds and questions
+            metrics |= {f"{comparison.baseline}/{prefix}/ci_low": interval.ci_low,
+                        f"{comparison.baseline}/{prefix}/ci_high": interval.ci_high}
         for system in comparison.systems:
             metrics[f"{system}/{prefix}/score"] = result.scores[system]
             delta = result.deltas.get(system)

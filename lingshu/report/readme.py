@@ -129,7 +129,10 @@ def ablations(repo: Path) -> str:
     seeds = m.get("n_seeds")
     scope = f"over {int(seeds)} training seeds per system and questions" if seeds and seeds > 1 else \
         "over questions only (one training seed)"
-    return "\n".join([f"Variant − full model, points [95% interval {scope}], `*` where it excludes 0:", ""]
+    full = [f"{c} {m[f'full/{c}/score']:.1f} [{m[f'full/{c}/ci_low']:.1f}, {m[f'full/{c}/ci_high']:.1f}]"
+            for c in columns if f"full/{c}/ci_low" in m]
+    own = [f"The full model itself (instruct), {scope}: " + "; ".join(full) + ".", ""] if full else []
+    return "\n".join(own + [f"Variant − full model, points [95% interval {scope}], `*` where it excludes 0:", ""]
                      + _table(["variant", *[headers.get(c, c) for c in columns]], rows)
                      + ["", "Source: `metrics/ablations.json` (details: `reports/ablations.md`)."])
 
