@@ -18,6 +18,8 @@ from omegaconf.errors import OmegaConfBaseException
 from lingshu.fields import doc
 
 T = TypeVar("T")
+DECONTAMINATE = ("drop", "report")  # curate.decontaminate
+LSH_STORAGES = ("memory", "redis")  # curate.lsh_storage
 
 
 @dataclass
@@ -84,8 +86,8 @@ class CurateConfig:
                  ("minhash_num_perm", self.minhash_num_perm), ("workers", self.workers)) if value < 1]
         if self.caption_min_tokens > self.caption_max_tokens:
             out.append(f"caption_min_tokens ({self.caption_min_tokens}) exceeds caption_max_tokens ({self.caption_max_tokens})")
-        for name, value, allowed in (("decontaminate", self.decontaminate, ("drop", "report")),
-                                     ("lsh_storage", self.lsh_storage, ("memory", "redis"))):
+        for name, value, allowed in (("decontaminate", self.decontaminate, DECONTAMINATE),
+                                     ("lsh_storage", self.lsh_storage, LSH_STORAGES)):
             if value not in allowed:
                 out.append(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         return out
@@ -143,10 +145,16 @@ def load_section(section: str, params_file: str | Path = "params.yaml", override
     """
     params_file = Path(params_file)
     raw = OmegaConf.load(params_file) if params_file.exists() else OmegaConf.create({})
-    unknown = sorted(set(raw.keys()) - set(SECTIONS))
+    unknown = unknown_sections(raw, params_file)
     if unknown:  # a misspelt section (`curat:`) would otherwise leave its stage on the defaults
-        raise ConfigError(f"{params_file}: unknown top-level section(s) {unknown}; known: {sorted(SECTIONS)}")
+        raise ConfigError(unknown)
     return build_section(section, raw.get(section, {}), str(params_file), overrides)
+
+
+def unknown_sections(raw: Any, params_file: Path) -> str:
+    """The error naming a params file's unknown top-level sections, or '' when there are none."""
+    unknown = sorted(set(raw.keys()) - set(SECTIONS))
+    return f"{params_file}: unknown top-level section(s) {unknown}; known: {sorted(SECTIONS)}" if unknown else ""
 
 
 def build_section(section: str, values: Any, source: str, overrides: list[str] | None = None) -> Any:
@@ -184,11 +192,7 @@ def problems_of(config: Any, prefix: str) -> list[str]:
 def load_params(params_file: str | Path = "params.yaml") -> dict[str, Any]:
     """Every known section of params.yaml, validated; unknown top-level sections are errors too."""
     params_file = Path(params_file)
-    raw = OmegaConf.load(params_file)
-    unknown = sorted(set(raw.keys()) - set(SECTIONS))
-    if unknown:
-        raise ConfigError(f"{params_file}: unknown top-level section(s) {unknown}; known: {sorted(SECTIONS)}")
-    return {name: load_section(name, params_file) for name in raw.keys()}
+    return {name: load_section(name, params_file) for name in OmegaConf.load(params_file).keys()}
 
 
 def check_params(params_file: str | Path = "params.yaml") -> list[str]:
@@ -196,8 +200,7 @@ def check_params(params_file: str | Path = "params.yaml") -> list[str]:
     cross-field values, each naming its key), for `lingshu params --check` before anything runs."""
     params_file = Path(params_file)
     raw = OmegaConf.load(params_file)
-    found = [f"{params_file}: unknown top-level section {name!r}; known: {', '.join(SECTIONS)}"
-             for name in raw.keys() if name not in SECTIONS]
+    found = [unknown] if (unknown := unknown_sections(raw, params_file)) else []
     for name in (n for n in raw.keys() if n in SECTIONS):
         try:
             build_section(name, raw.get(name), str(params_file))

@@ -126,17 +126,24 @@ def log_params(params: dict[str, Any]) -> None:
         mlflow.log_params({k: str(v)[:6000] for k, v in items[start : start + 100]})
 
 
-def input_digest(root: Path, path: str) -> str:
-    """A short content digest of an input file or folder: the md5 DVC recorded for it as some stage's
-    output (no re-hashing of a large image store), else a sha256 of its files' names and bytes."""
+def recorded_outputs(root: Path) -> dict[str, str]:
+    """Output path -> the md5 DVC recorded for it in dvc.lock (none without a lock)."""
     lock = root / "dvc.lock"
-    if lock.exists():
-        import yaml
+    if not lock.exists():
+        return {}
+    import yaml
 
-        for stage in (yaml.safe_load(lock.read_text()) or {}).get("stages", {}).values():
-            for out in stage.get("outs", []):
-                if out.get("path") == path and out.get("md5"):
-                    return out["md5"].removesuffix(".dir")[:16]
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {}).values()
+    return {out["path"]: out["md5"] for stage in stages for out in stage.get("outs", []) if out.get("md5")}
+
+
+def input_digest(root: Path, path: str, recorded: dict[str, str] | None = None) -> str:
+    """A short content digest of an input file or folder: the md5 DVC recorded for it as some stage's
+    output (`recorded`, read from dvc.lock when not given: no re-hashing of a large image store), else a
+    sha256 of its files' names and bytes."""
+    md5 = (recorded_outputs(root) if recorded is None else recorded).get(path)
+    if md5:
+        return md5.removesuffix(".dir")[:16]
     digest = hashlib.sha256()
     target = root / path
     for file in sorted(target.rglob("*")) if target.is_dir() else [target]:
@@ -153,10 +160,11 @@ def log_inputs(root: Path, paths: list[str], context: str) -> None:
     from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.meta_dataset import MetaDataset
 
+    recorded = recorded_outputs(root)  # dvc.lock read once for all the inputs
     for path in paths:
         if (root / path).exists():
             source = resolve_dataset_source((root / path).resolve().as_uri())
-            mlflow.log_input(MetaDataset(source, name=path, digest=input_digest(root, path)), context=context)
+            mlflow.log_input(MetaDataset(source, name=path, digest=input_digest(root, path, recorded)), context=context)
 
 
 def numeric_leaves(metrics: dict, prefix: str = "") -> dict[str, float]:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from lingshu.config import CurateConfig, SourceConfig
+from lingshu.config import CurateConfig, SourceConfig, problems_of
 from lingshu.data.decontam import BenchmarkIndex, benchmark_samples
 from lingshu.data.dedup import KeptTexts, PHashIndex
 from lingshu.data.images import ImageInfo, thumbnail_features
@@ -38,7 +38,6 @@ from lingshu.io import write_parquet
 
 MEDICAL_IMAGE_MODALITIES = {"x-ray", "ct", "mri", "ultrasound", "nuclear", "pet", "microscopy", "histopathology",
                             "oct", "dermoscopy", "endoscopy", "fundus", "photo"}
-LSH_STORAGES = ("memory", "redis")
 
 
 @dataclass
@@ -59,8 +58,6 @@ def ordered_sources(cfg: CurateConfig) -> list[SourceConfig]:
 
 def redis_url(cfg: CurateConfig) -> str | None:
     """The Redis URL for `lsh_storage: redis` (None for memory), checked to answer; errors name the fields."""
-    if cfg.lsh_storage not in LSH_STORAGES:
-        raise ValueError(f"curate.lsh_storage must be one of {', '.join(LSH_STORAGES)}, got {cfg.lsh_storage!r}")
     if cfg.lsh_storage == "memory":
         return None
     url = os.environ.get(cfg.redis_url_env, "")
@@ -80,10 +77,9 @@ class Curator:
         self.result = CurationResult()
 
     def run(self) -> CurationResult:
-        if self.cfg.decontaminate not in ("drop", "report"):
-            raise ValueError(f"curate.decontaminate must be 'drop' or 'report', got {self.cfg.decontaminate!r}")
-        if self.cfg.workers < 1:
-            raise ValueError(f"curate.workers must be at least 1, got {self.cfg.workers}")
+        problems = problems_of(self.cfg, "curate.")  # the load-time checks, for a config built in code
+        if problems:
+            raise ValueError("; ".join(problems))
         url = redis_url(self.cfg)
         self.records: list[Sample | Rejected] = []
         for src in ordered_sources(self.cfg):

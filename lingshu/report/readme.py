@@ -19,7 +19,6 @@ from typing import Callable
 
 MARKER = re.compile(r"(<!-- results: (?P<name>[a-z_]+) -->\n)(?P<body>.*?)(<!-- /results -->)", re.S)
 STAGES = ("shallow", "deep", "instruct")
-IMAGE_BENCHMARKS = ("vqa_rad_labels", "vqa_rad_image_types", "vqa_rad")
 
 
 def _read(repo: Path, path: str) -> dict | None:

@@ -107,8 +107,9 @@ class RLConfig:
 
     def check(self) -> None:
         """Raise ValueError naming the fields when settings cannot work together."""
-        if self.problems():
-            raise ValueError("rl: " + "; ".join(self.problems()))
+        problems = self.problems()
+        if problems:
+            raise ValueError("rl: " + "; ".join(problems))
 
     def problems(self) -> list[str]:
         """Settings that cannot work together, each naming its fields (checked when params are loaded)."""
