@@ -40,7 +40,7 @@ from lingshu.data.images import inspect_image  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_IMAGES = HERE.parent / "data/sources/vqa_rad/images"
-CFG = CurateConfig()
+CFG = CurateConfig(sources=[], benchmarks=[], source_priority=[])  # the recipe's thresholds
 VENV_HELP = ("python3.11 -m venv /tmp/bench-venv && /tmp/bench-venv/bin/pip install pillow imagehash numpy scipy "
              "pywavelets tqdm scikit-learn && /tmp/bench-venv/bin/pip install --no-deps imagededup==0.3.3.post2")
 

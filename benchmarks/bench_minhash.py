@@ -26,7 +26,7 @@ from tqdm import tqdm  # noqa: E402
 from lingshu.config import CurateConfig  # noqa: E402
 from lingshu.data.dedup import TextIndex, shingles  # noqa: E402
 
-CFG = CurateConfig()
+CFG = CurateConfig(sources=[], benchmarks=[], source_priority=[])  # the recipe's thresholds
 
 
 def generate(docs: int, variants: int, max_edits: int, seed: int) -> tuple[list[str], list[int]]:

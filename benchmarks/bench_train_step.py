@@ -6,7 +6,7 @@ of optimiser steps. Variants are interleaved over `--repeat` rounds and the scri
 peak RSS per variant plus the ratios lightning/plain and packed/unpacked (median of per-round ratios).
 
     .venv/bin/python benchmarks/bench_train_step.py            # needs models/deep (run `dvc repro` first)
-    .venv/bin/python benchmarks/bench_train_step.py --steps 40 --repeat 3 --checkpoint models/base
+    .venv/bin/python benchmarks/bench_train_step.py --steps 40 --repeat 3 --checkpoint base
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ VARIANTS = (("plain", False), ("lightning", False), ("plain", True), ("lightning
 def _setup(checkpoint: str, packing: bool, steps: int):
     from dataclasses import replace
 
+    from lingshu.checkpoints import checkpoint_path
     from lingshu.config import load_section
     from lingshu.model.factory import load_model, load_processor
     from lingshu.train.datamodule import MixtureDataModule
@@ -34,10 +35,10 @@ def _setup(checkpoint: str, packing: bool, steps: int):
     train = load_section("train", REPO / "params.yaml")
     stage = replace(train.instruct, init_from=checkpoint, packing=packing, max_steps=steps, grad_accum=1,
                     epochs=1, warmup_steps=0)
-    processor = load_processor(REPO / checkpoint)
+    processor = load_processor(checkpoint_path(REPO, checkpoint))
     data = MixtureDataModule(train.common, stage, processor, REPO)
     data.setup()
-    return stage, load_model(REPO / checkpoint), data
+    return stage, load_model(checkpoint_path(REPO, checkpoint)), data
 
 
 def worker(variant: str, packing: bool, checkpoint: str, steps: int) -> dict:
@@ -79,7 +80,7 @@ def worker(variant: str, packing: bool, checkpoint: str, steps: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", default="models/deep", help="checkpoint folder to train from")
+    parser.add_argument("--checkpoint", default="deep", help="stage whose checkpoint (models/<name>) to train from")
     parser.add_argument("--steps", type=int, default=30, help="optimiser steps per variant")
     parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--worker", nargs=2, metavar=("VARIANT", "PACKING"), help=argparse.SUPPRESS)

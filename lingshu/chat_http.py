@@ -19,8 +19,11 @@ import json
 import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
+
+from lingshu.redact import redact
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
 INLINE_FORMATS = {"PNG": "png", "JPEG": "jpeg", "GIF": "gif", "WEBP": "webp"}  # sent as-is; others re-encoded to PNG
@@ -59,7 +62,11 @@ class ChatCompletionsClient:
 
     def __init__(self, base_url: str, api_key_env: str = "OPENAI_API_KEY", retries: int = 4,
                  timeout: float = 120, backoff: float = 1.0):
-        self.url = base_url.rstrip("/") + "/chat/completions"
+        parts = urllib.parse.urlsplit(base_url.rstrip("/") + "/chat/completions")
+        # user:password@ in the URL is sent as HTTP Basic auth (urllib would take it for the host) and never shown
+        self._basic = (parts.username or "", parts.password or "") if parts.username or parts.password else None
+        self.url = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+        self.shown_url = redact(urllib.parse.urlunsplit(parts))  # messages name it with the password masked
         self.api_key_env = api_key_env
         self._api_key = os.environ.get(api_key_env) or None  # may be unset for a local server
         self.retries = max(0, retries)
@@ -67,10 +74,11 @@ class ChatCompletionsClient:
         self.backoff = backoff
 
     def __repr__(self) -> str:  # never shows the key
-        return f"ChatCompletionsClient(url={self.url!r}, api_key_env={self.api_key_env!r})"
+        return f"ChatCompletionsClient(url={self.shown_url!r}, api_key_env={self.api_key_env!r})"
 
     def redact(self, text: str) -> str:
-        return text.replace(self._api_key, "***") if self._api_key else text
+        """`text` with the key (whatever its variable is called), the URL's password and any other credential masked."""
+        return redact(text, [v for v in (self._api_key, self._basic and self._basic[1]) if v])
 
     def post(self, body: dict) -> dict:
         """The parsed JSON response to one request body; raises ChatCompletionsError when it fails."""
@@ -78,6 +86,8 @@ class ChatCompletionsClient:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
+        elif self._basic:
+            headers["Authorization"] = "Basic " + base64.b64encode(":".join(self._basic).encode()).decode("ascii")
         failure, status = "", None
         for attempt in range(self.retries + 1):
             if attempt:
@@ -90,12 +100,12 @@ class ChatCompletionsClient:
                 status = error.code
                 failure = f"HTTP {status}: {self.redact(_server_message(error))}"
                 if status not in RETRY_STATUS:
-                    raise ChatCompletionsError(f"{self.url} answered {failure} (not retried)", status) from None
+                    raise ChatCompletionsError(f"{self.shown_url} answered {failure} (not retried)", status) from None
             except (OSError, http.client.HTTPException) as error:  # refused, reset, timed out, cut short
                 status, failure = None, f"connection error: {self.redact(str(getattr(error, 'reason', error)))}"
             except (json.JSONDecodeError, UnicodeDecodeError):
-                raise ChatCompletionsError(f"{self.url} answered with a body that is not JSON") from None
-        raise ChatCompletionsError(f"{self.url} failed after {self.retries + 1} attempts; last: {failure}",
+                raise ChatCompletionsError(f"{self.shown_url} answered with a body that is not JSON") from None
+        raise ChatCompletionsError(f"{self.shown_url} failed after {self.retries + 1} attempts; last: {failure}",
                                    status, retryable=True)
 
     def reply_text(self, response: dict) -> str:
@@ -103,7 +113,7 @@ class ChatCompletionsClient:
         try:
             return response["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError):
-            raise ChatCompletionsError(f"{self.url} answered without choices[0].message.content: "
+            raise ChatCompletionsError(f"{self.shown_url} answered without choices[0].message.content: "
                                        f"{self.redact(json.dumps(response)[:300])}") from None
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import fields, is_dataclass
+from dataclasses import MISSING, fields, is_dataclass
+from typing import get_type_hints
 
 
 def _check_data(args: argparse.Namespace) -> int:
@@ -51,12 +52,13 @@ def _params(args: argparse.Namespace) -> int:
         return 1 if problems else 0
 
     def show(schema: type, prefix: str) -> None:
+        types = get_type_hints(schema)
         for f in fields(schema):
-            nested = f.default_factory if is_dataclass(getattr(f, "default_factory", None)) else None
-            if nested is not None:
-                show(nested, f"{prefix}{f.name}.")
+            if is_dataclass(types[f.name]):
+                show(types[f.name], f"{prefix}{f.name}.")
             else:
-                print(f"{prefix}{f.name:<28} {f.metadata.get('help', '')}")
+                required = " (required)" if f.default is MISSING and f.default_factory is MISSING else ""
+                print(f"{prefix + f.name:<44} {f.metadata.get('help', '')}{required}")
 
     for name, schema in SECTIONS.items():
         if args.section in (None, name):

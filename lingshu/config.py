@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from lingshu.fields import doc
+from lingshu.fields import doc, required
 
 T = TypeVar("T")
 DECONTAMINATE = ("drop", "report")  # curate.decontaminate
@@ -44,13 +44,14 @@ class ModalityConfig:
     thumbnail: int = doc(32, "Side of the grayscale thumbnail used as the classifier's features.")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CurateConfig:
     """Filters, dedup, decontamination and labelling applied by the `curate` stage (recipe defaults)."""
 
-    sources: list[SourceConfig] = doc([], "Training sources, in any order (priority decides near-duplicate winners).")
-    benchmarks: list[SourceConfig] = doc([], "Evaluation sets whose test split must not leak into training.")
-    source_priority: list[str] = doc([], "Source names from most to least reliable; near-duplicates keep the copy from the earliest.")
+    sources: list[SourceConfig] = required("Training sources, in any order (priority decides near-duplicate winners).")
+    benchmarks: list[SourceConfig] = required("Evaluation sets whose test split must not leak into training ([] for none).")
+    source_priority: list[str] = required("Source names from most to least reliable; near-duplicates keep the copy "
+                                          "from the earliest.")
     output_dir: str = doc("data/curated", "Where the curated Parquet tables go (one per data group).")
     image_store: str = doc("data/images", "Content-addressed image store (<sha256>.<ext>).")
     rejected_dir: str = doc("data/rejected", "Where one record per dropped sample, with its reason, goes.")
@@ -166,6 +167,10 @@ def build_section(section: str, values: Any, source: str, overrides: list[str] |
         merged = OmegaConf.merge(OmegaConf.structured(schema), values or {})
         if overrides:
             merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
+        missing = sorted(OmegaConf.missing_keys(merged))
+        if missing:  # keys with no default: every one named at once, not the first OmegaConf trips on
+            raise ConfigError(f"{source}: section {section!r} must set {', '.join(f'{section}.{k}' for k in missing)} "
+                              f"(no default: see `lingshu params {section}`)")
         loaded = OmegaConf.to_object(merged)
     except OmegaConfBaseException as exc:
         raise ConfigError(f"{source}: section {section!r}: {exc}") from exc
@@ -189,10 +194,21 @@ def problems_of(config: Any, prefix: str) -> list[str]:
     return found
 
 
-def load_params(params_file: str | Path = "params.yaml") -> dict[str, Any]:
-    """Every known section of params.yaml, validated; unknown top-level sections are errors too."""
+def load_params(params_file: str | Path = "params.yaml", overlay: str | Path | None = None) -> dict[str, Any]:
+    """Every known section of params.yaml, validated; unknown top-level sections are errors too.
+
+    With `overlay` (a partial params file such as experiments/*.yaml, which `dvc exp run -S` applies on top
+    of params.yaml), the sections the overlay names, as they are after it is applied.
+    """
     params_file = Path(params_file)
-    return {name: load_section(name, params_file) for name in OmegaConf.load(params_file).keys()}
+    if overlay is None:
+        return {name: load_section(name, params_file) for name in OmegaConf.load(params_file).keys()}
+    base, changes = OmegaConf.load(params_file), OmegaConf.load(overlay)
+    unknown = unknown_sections(changes, Path(overlay))
+    if unknown:
+        raise ConfigError(unknown)
+    return {name: build_section(name, OmegaConf.merge(base.get(name, {}), changes[name]), str(overlay))
+            for name in changes.keys()}
 
 
 def check_params(params_file: str | Path = "params.yaml") -> list[str]:

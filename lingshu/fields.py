@@ -17,6 +17,13 @@ def doc(default: Any, help: str, **kwargs: Any) -> Any:
     return field(default=default, metadata={"help": help}, **kwargs)
 
 
+def required(help: str) -> Any:
+    """A field with no default: params.yaml must set it (a missing key is an error naming it). For values that
+    differ between the instances of one dataclass (the three supervised stages), where no default could be
+    the shipped one; the class must be `kw_only` so that such fields can follow defaulted ones."""
+    return field(metadata={"help": help})
+
+
 def nested(schema: type, help: str) -> Any:
     """A sub-section field: a dataclass built with its own defaults."""
     return field(default_factory=schema, metadata={"help": help})

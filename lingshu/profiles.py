@@ -13,7 +13,7 @@ DVC records every value the run used, `dvc exp show` compares profiles like any 
 `-S` given after the profile's wins. Mappings are set key by key and lists as a whole, exactly as
 `-S` does; `resolve` applies them the same way through each section's dataclass, so a misspelt key fails
 here, naming the profile file, before a cluster job is queued. `check` then looks at what the settings
-add up to (the stage chain, paths, world size, RL batch arithmetic, vLLM tensor parallelism).
+add up to (each section's own checks, paths, world size, vLLM tensor parallelism).
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from lingshu.report.variants import Variant, apply_to
 
 KNOWN_KEYS = {"description", "params"}
 PROFILES_DIR = Path("profiles")
-STAGE_CHAIN = (("model", None), ("train", "shallow"), ("train", "deep"), ("train", "instruct"), ("rl", None))
 
 
 @dataclass
@@ -123,9 +122,13 @@ def global_batches(resolved: dict[str, Any]) -> dict[str, Any]:
 
 
 def check(resolved: dict[str, Any]) -> list[str]:
-    """Problems of a resolved configuration that no single field can see; empty when it can run."""
-    return [*_path_problems(resolved), *_chain_problems(resolved), *_hardware_problems(resolved),
-            *_schedule_problems(resolved)]
+    """Problems of a resolved configuration (empty when it can run): each section's own checks, the same ones
+    params loading runs (the stage chain, ranges, RL batch arithmetic, ...), then paths and what the settings
+    add up to across sections (vLLM's split of a node's GPUs)."""
+    from lingshu.config import problems_of
+
+    own = [problem for section, value in resolved.items() for problem in problems_of(value, f"{section}.")]
+    return [*own, *_path_problems(resolved), *_hardware_problems(resolved)]
 
 
 def _path_problems(resolved: dict[str, Any]) -> list[str]:
@@ -134,47 +137,14 @@ def _path_problems(resolved: dict[str, Any]) -> list[str]:
             if Path(path).is_absolute() or ".." in Path(path).parts]
 
 
-def _chain_problems(resolved: dict[str, Any]) -> list[str]:
-    """Each training stage must start from an earlier stage's output."""
-    problems, outputs = [], [resolved["model"].output_dir]
-    for section, stage in STAGE_CHAIN[1:]:
-        cfg = getattr(resolved[section], stage) if stage else resolved[section]
-        if cfg.init_from not in outputs:
-            name = f"{section}.{stage}" if stage else section
-            problems.append(f"{name}.init_from = {cfg.init_from!r} is no earlier stage's output ({outputs})")
-        outputs.append(cfg.output_dir)
-    return problems
-
-
 def _hardware_problems(resolved: dict[str, Any]) -> list[str]:
-    """RL batch arithmetic, the evaluation backend's settings, and vLLM's split of a node's GPUs."""
-    problems = []
-    for checked in (resolved["rl"].check, resolved["eval"].backend_options):
-        try:
-            checked()
-        except ValueError as exc:
-            problems.append(str(exc))
+    """vLLM's tensor parallelism must split a node's GPUs evenly."""
     common, evaluation = resolved["train"].common, resolved["eval"]
     per_node = world_size(common) // common.num_nodes
     if evaluation.tensor_parallel_size > 1 and per_node % evaluation.tensor_parallel_size:
-        problems.append(f"eval.tensor_parallel_size {evaluation.tensor_parallel_size} does not divide the "
-                        f"{per_node} devices of a node")
-    image = resolved["model"].image
-    if not 0 < image.min_pixels <= image.max_pixels:
-        problems.append(f"model.image: need 0 < min_pixels ({image.min_pixels}) <= max_pixels ({image.max_pixels})")
-    return problems
-
-
-def _schedule_problems(resolved: dict[str, Any]) -> list[str]:
-    problems = []
-    for name in ("shallow", "deep", "instruct"):
-        stage = getattr(resolved["train"], name)
-        rates = vars(stage.lr)
-        if any(v < 0 or v > 1e-2 for v in rates.values()):
-            problems.append(f"train.{name}.lr {rates}: learning rates must be in [0, 1e-2]")
-        if min(stage.batch_size, stage.grad_accum, stage.epochs) < 1 or stage.max_length < 64:
-            problems.append(f"train.{name}: batch_size, grad_accum and epochs must be >= 1 and max_length >= 64")
-    return problems
+        return [f"eval.tensor_parallel_size {evaluation.tensor_parallel_size} does not divide the "
+                f"{per_node} devices of a node"]
+    return []
 
 
 def _paths(value: Any, prefix: str):
@@ -185,7 +155,7 @@ def _paths(value: Any, prefix: str):
         item, key = getattr(value, f.name), f"{prefix}.{f.name}"
         if is_dataclass(item):
             yield from _paths(item, key)
-        elif isinstance(item, str) and item and (f.name.endswith(("_dir", "_file", "_store")) or f.name == "init_from"):
+        elif isinstance(item, str) and item and f.name.endswith(("_dir", "_file", "_store")):
             yield key, item
 
 

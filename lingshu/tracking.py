@@ -1,4 +1,4 @@
-"""MLflow tracking for stage runs: one run per stage execution, grouped by pipeline.
+"""MLflow tracking for stage runs: one run per stage execution, grouped by pipeline, credentials masked.
 
 The default store is a sqlite file at the repo root (artifacts beside it), so `mlflow ui` works with no
 server; setting MLFLOW_TRACKING_URI (or `tracking.tracking_uri`) to a server changes nothing else.
@@ -19,14 +19,13 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from lingshu.config import TrackingConfig, flatten
+from lingshu.redact import MASK, SECRET_NAME, redact, redacted_output
 
 # MLflow 3's UI opens an experiment without this tag on its GenAI trace views, calling runs "Evaluations"
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
-# a key whose last part names a credential (hf_token, api_key_env, auth_header), not max_new_tokens
-SECRET_KEY = re.compile(r"(^|_)(token|secret|password|passwd|api_?key|credentials?|auth|authorization)(_|$)", re.I)
-# values that carry a credential whatever their key is called: an HTTP authorisation value, a URL's password
+# a whole value that is an HTTP authorisation value, whatever its key is called
 CREDENTIAL_VALUE = re.compile(r"^\s*(bearer|basic|token|digest)\s+\S", re.I)
-URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*):[^@/\s]+@", re.I)
+TEXT_ARTIFACTS = (".json", ".jsonl", ".md", ".txt", ".csv", ".html", ".yaml", ".yml", ".log")  # masked before logging
 
 
 def repo_root() -> Path:
@@ -90,15 +89,44 @@ def pipeline_id() -> str:
 
 def safe_params(params: dict[str, Any]) -> dict[str, Any]:
     """MLflow params must never carry secrets: keys named like a credential are dropped, values that are
-    one (`Bearer ...`) are masked whatever their key, and a URL keeps its user but not its password."""
+    one (`Bearer ...`) are masked whatever their key, and the rest go through `redact` (a URL keeps its
+    user but not its password; key-shaped strings and secret environment values are masked)."""
     out = {}
     for key, value in params.items():
-        if SECRET_KEY.search(key.rsplit(".", 1)[-1]):
+        if SECRET_NAME.search(key.rsplit(".", 1)[-1]):
             continue
         if isinstance(value, str):
-            value = "***" if CREDENTIAL_VALUE.match(value) else URL_PASSWORD.sub(r"\g<head>:***@", value)
+            value = MASK if CREDENTIAL_VALUE.match(value) else redact(value)
         out[key] = value
     return out
+
+
+def set_tags(tags: dict[str, str]) -> None:
+    """Tags of the active run, credentials masked."""
+    import mlflow
+
+    mlflow.set_tags({key: redact(str(value)) for key, value in tags.items()})
+
+
+def log_artifact(path: Path, artifact_path: str | None = None) -> None:
+    """A file, or a folder's files (as `mlflow.log_artifacts` lays them out: under `artifact_path`), as
+    artifacts of the active run; text files (TEXT_ARTIFACTS) go as masked copies when they hold a credential."""
+    import tempfile
+
+    import mlflow
+
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    with tempfile.TemporaryDirectory() as scratch:
+        for file in files:
+            inside = str(file.parent.relative_to(path)) if path.is_dir() else "."
+            folder = "/".join(p for p in (artifact_path or "", inside) if p not in ("", ".")) or None
+            if file.suffix in TEXT_ARTIFACTS:
+                text = file.read_text(errors="replace")
+                if redact(text) != text:
+                    file = Path(scratch) / file.name
+                    file.write_text(redact(text))
+            mlflow.log_artifact(str(file), artifact_path=folder)
 
 
 def use_experiment(tracking: TrackingConfig, root: Path, name: str | None = None) -> None:
@@ -187,9 +215,9 @@ def log_stage_metrics(metrics: dict, files: list[Path] = (), plots: list[Path] =
     flat = numeric_leaves(metrics)
     mlflow.log_metrics(flat)
     for file in files:
-        mlflow.log_artifact(str(file))
+        log_artifact(file)
     for plot in plots:
-        mlflow.log_artifact(str(plot), artifact_path="plots")
+        log_artifact(plot, "plots")
     return flat
 
 
@@ -220,7 +248,8 @@ def stage_run(stage: str, config: Any, tracking: TrackingConfig | None = None, i
     }
     if os.environ.get("DVC_EXP_NAME"):
         tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
-    with mlflow.start_run(run_name=stage, tags=tags) as run:
+    with redacted_output(), mlflow.start_run(run_name=stage) as run:
+        set_tags(tags)
         log_params(flatten(config))
         log_inputs(root, list(inputs), context)
         yield run

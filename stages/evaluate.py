@@ -17,7 +17,7 @@ from lingshu.tracking import repo_root
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", help="checkpoint name under eval.checkpoints_dir (base, shallow, deep, instruct, rl)")
+    parser.add_argument("checkpoint", help="the stage whose checkpoint (models/<name>) to score: base, shallow, deep, instruct or rl")
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     parser.add_argument("overrides", nargs="*", help="eval.* overrides as key=value, e.g. limit=20")
     args = parser.parse_args(argv)

@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from lingshu.config import load_section
-from lingshu.tracking import repo_root, stage_run
+from lingshu.tracking import log_artifact, repo_root, stage_run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,8 +29,8 @@ def main(argv: list[str] | None = None) -> int:
         report = build(cfg, evaluation, repo)
         written = write(report, cfg, repo)
         mlflow.log_metrics(report.metrics)
-        mlflow.log_artifact(str(repo / cfg.summary_file))
-        mlflow.log_artifacts(str(repo / cfg.plots_dir), artifact_path="plots")
+        log_artifact(repo / cfg.summary_file)
+        log_artifact(repo / cfg.plots_dir, "plots")
     print(to_markdown(report.comparison))
     print(f"report: {len(written)} files")
     return 0

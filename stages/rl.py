@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
                                     repo_root())
     if metrics:
         reward = {k: round(v, 3) for k, v in metrics.items() if k.startswith(("rl/first", "rl/last", "vqa/accuracy"))}
-        print(f"rl: {prompts} prompts, {int(metrics['rl/rollouts'])} rollouts -> {cfg.output_dir} {reward}")
+        print(f"rl: {prompts} prompts, {int(metrics['rl/rollouts'])} rollouts -> models/rl {reward}")
     return 0
 
 

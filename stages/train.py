@@ -10,6 +10,7 @@ MLflow logger; under a multi-process launch only global rank 0 reports.
 import argparse
 import sys
 
+from lingshu.checkpoints import SUPERVISED
 from lingshu.config import load_section
 from lingshu.tracking import repo_root
 from lingshu.train.stage import run_training_stage
@@ -17,7 +18,7 @@ from lingshu.train.stage import run_training_stage
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=("shallow", "deep", "instruct"), help="which supervised stage to run")
+    parser.add_argument("stage", choices=SUPERVISED, help="which supervised stage to run")
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     parser.add_argument("overrides", nargs="*", help="train.* overrides as key=value, e.g. instruct.epochs=3")
     args = parser.parse_args(argv)
@@ -25,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics = run_training_stage(args.stage, train, load_section("tracking", args.params), repo_root())
     if metrics:
         summary = {k: round(v, 4) for k, v in metrics.items() if k.startswith(("heldout/", "vqa/"))}
-        print(f"train_{args.stage}: {int(metrics['train/steps'])} steps -> {getattr(train, args.stage).output_dir} {summary}")
+        print(f"train_{args.stage}: {int(metrics['train/steps'])} steps -> models/{args.stage} {summary}")
     return 0
 
 

@@ -134,18 +134,22 @@ def mini_repo(tmp_path_factory) -> Path:
     return root
 
 
+def make_stage_cfg(**overrides):
+    """A StageConfig for quick runs on mini_repo: all modules train, no warm-up, small batches."""
+    from lingshu.model.config import Trainable
+    from lingshu.train.config import LearningRates, StageConfig
+
+    base = dict(init_from="base", checkpoint_dir="checkpoints/out", groups={"medical_multimodal": 1, "general_text": 1},
+                tasks=[], require_images=False, trainable=Trainable.everything(),
+                lr=LearningRates(vision=2e-4, projector=5e-4, language_model=1e-3), batch_size=4, grad_accum=1,
+                warmup_steps=0, max_length=256, checkpoint_every=2, epochs=1, packing=False, evaluate_vqa=False,
+                metrics_file="metrics/out.json", plots_file="plots/out.csv")
+    return StageConfig(**(base | overrides))
+
+
 @pytest.fixture
 def stage_cfg():
-    """A StageConfig for quick runs on mini_repo: all modules train, no warm-up, small batches."""
-    from lingshu.train.config import StageConfig
-
-    def make(**overrides):
-        base = dict(init_from="models/base", output_dir="models/out", checkpoint_dir="checkpoints/out",
-                    groups={"medical_multimodal": 1, "general_text": 1}, batch_size=4, grad_accum=1,
-                    warmup_steps=0, max_length=256, checkpoint_every=2, epochs=1)
-        return StageConfig(**(base | overrides))
-
-    return make
+    return make_stage_cfg
 
 
 # --- a training run killed mid-way, for the resume tests ------------------------------------------------
@@ -157,7 +161,7 @@ import pytorch_lightning as pl
 from omegaconf import OmegaConf
 from lingshu.train.config import CommonTrainConfig
 
-repo, cfg_json, common_json, at_step, schema_path, fit_path = sys.argv[1:7]
+repo, cfg_json, common_json, at_step, schema_path, fit_path, output = sys.argv[1:8]
 
 
 def named(path):
@@ -175,13 +179,14 @@ class Kill(pl.Callback):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-named(fit_path)(load(CommonTrainConfig, common_json), load(named(schema_path), cfg_json), Path(repo), progress=False,
-                callbacks=[Kill()])
+named(fit_path)(load(CommonTrainConfig, common_json), load(named(schema_path), cfg_json), Path(repo), Path(output),
+                progress=False, callbacks=[Kill()])
 """
 
 
-def run_and_kill(repo: Path, cfg, at_step: int, fit: str = "lingshu.train.run:fit_stage", common=None):
-    """Run `fit(common, cfg, repo)` in a child process that SIGKILLs itself once the optimiser reaches `at_step`."""
+def run_and_kill(repo: Path, cfg, output: Path, at_step: int, fit: str = "lingshu.train.run:fit_stage", common=None):
+    """Run `fit(common, cfg, repo, output)` in a child process that SIGKILLs itself once the optimiser reaches
+    `at_step`."""
     import json
     import subprocess
     import sys
@@ -190,5 +195,6 @@ def run_and_kill(repo: Path, cfg, at_step: int, fit: str = "lingshu.train.run:fi
     from lingshu.train.config import CommonTrainConfig
 
     schema = f"{type(cfg).__module__}:{type(cfg).__name__}"
-    args = [str(repo), json.dumps(asdict(cfg)), json.dumps(asdict(common or CommonTrainConfig())), str(at_step), schema, fit]
+    args = [str(repo), json.dumps(asdict(cfg)), json.dumps(asdict(common or CommonTrainConfig())), str(at_step), schema, fit,
+            str(output)]
     return subprocess.run([sys.executable, "-c", KILLER, *args], capture_output=True, text=True)

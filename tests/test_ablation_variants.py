@@ -36,6 +36,13 @@ def test_a_misspelt_key_fails_naming_the_file_and_key(repo, tmp_path):
         load_variants(tmp_path / "a", repo / "params.yaml")
 
 
+def test_a_variant_that_starts_a_stage_from_a_path_or_a_later_stage_fails_naming_the_key(repo, tmp_path):
+    for value, why in (("models/base", "a stage name, not a path"), ("rl", "one of base, shallow, deep")):
+        _declare(tmp_path / value.replace("/", "_"), "start", f"label: x\nparams:\n  train.instruct.init_from: {value}\n")
+        with pytest.raises(ValueError, match=f"start\\.yaml.*train\\.instruct\\.init_from.*{why}"):
+            load_variants(tmp_path / value.replace("/", "_"), repo / "params.yaml")
+
+
 def test_a_mixture_weight_must_name_a_data_group(repo, tmp_path):
     _declare(tmp_path / "a", "group", "label: x\nparams:\n  train.instruct.groups.medical_multimodl: 0\n")
     with pytest.raises(ValueError, match="medical_multimodl.*names no data group"):
@@ -44,9 +51,9 @@ def test_a_mixture_weight_must_name_a_data_group(repo, tmp_path):
 
 def test_values_become_set_flags_dvc_parses_back(tmp_path):
     path = _declare(tmp_path, "v", "label: x\nparams:\n  train.instruct.groups.general_text: 0\n"
-                                   "  train.instruct.init_from: models/base\n  rl.reward_weights: [0.5, 1.0]\n")
+                                   "  train.instruct.init_from: base\n  rl.reward_weights: [0.5, 1.0]\n")
     assert read_variant(path).set_flags() == ["-S", "train.instruct.groups.general_text=0",
-                                              "-S", "train.instruct.init_from=models/base",
+                                              "-S", "train.instruct.init_from=base",
                                               "-S", "rl.reward_weights=[0.5, 1.0]"]
 
 

@@ -18,17 +18,23 @@ def test_params_lists_documented_fields(capsys):
 
 
 def test_params_check_reports_every_problem_naming_its_key(tmp_path, capsys, repo):
+    import yaml
+
     assert main(["params", "--check", "--params", str(repo / "params.yaml")]) == 0
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["curat"] = {}
+    params["curate"]["near_dup_threshold"] = 7.0
+    params["rl"] |= {"num_generations": 8, "per_device_train_batch_size": 12, "steps_per_generation": 1,
+                     "gradient_accumulation_steps": 3, "init_from": "models/instruct"}
+    del params["train"]["deep"]["lr"]["vision"], params["train"]["instruct"]["init_from"]
     bad = tmp_path / "params.yaml"
-    bad.write_text("curat: {}\n"
-                   "curate:\n  near_dup_threshold: 7.0\n"
-                   "rl:\n  num_generations: 8\n  per_device_train_batch_size: 12\n  steps_per_generation: 1\n"
-                   "  gradient_accumulation_steps: 3\n")
+    bad.write_text(yaml.safe_dump(params))
     assert main(["params", "--check", "--params", str(bad)]) == 1
     err = capsys.readouterr().err
     assert "'curat'" in err and "curate.near_dup_threshold" in err
     assert "rl.per_device_train_batch_size x steps_per_generation (12)" in err  # cross-field, once only at fit time
-    assert "gradient_accumulation_steps" in err
+    assert "gradient_accumulation_steps" in err and "rl.init_from must name an earlier stage" in err
+    assert "must set train.deep.lr.vision, train.instruct.init_from" in err  # every key without a default, at once
 
 
 @pytest.mark.slow

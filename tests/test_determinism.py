@@ -22,9 +22,9 @@ from omegaconf import OmegaConf
 from lingshu.train.config import CommonTrainConfig, StageConfig
 from lingshu.train.run import fit_stage
 
-repo, stage, common = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+repo, stage, common, output = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), Path(sys.argv[4])
 load = lambda schema, values: OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), values))
-fit_stage(load(CommonTrainConfig, common), load(StageConfig, stage), Path(repo), progress=False)
+fit_stage(load(CommonTrainConfig, common), load(StageConfig, stage), Path(repo), output, progress=False)
 """
 
 
@@ -32,9 +32,9 @@ def _train(repo: Path, stage, seed: int, output: Path) -> bytes:
     from lingshu.train.config import CommonTrainConfig
 
     common = CommonTrainConfig(synthetic_dir="", seed=seed)
-    stage = stage.__class__(**(asdict(stage) | {"output_dir": str(output), "checkpoint_dir": str(output) + "-ck"}))
+    stage = stage.__class__(**(asdict(stage) | {"checkpoint_dir": str(output) + "-ck"}))
     done = subprocess.run([sys.executable, "-c", TRAIN_IN_A_FRESH_PROCESS, str(repo), json.dumps(asdict(stage)),
-                           json.dumps(asdict(common))], capture_output=True, text=True, timeout=600)
+                           json.dumps(asdict(common)), str(output)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return (output / "model.safetensors").read_bytes()
 

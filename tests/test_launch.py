@@ -26,11 +26,11 @@ from safetensors.torch import load_file
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-STAGE = {"init_from": "models/base", "output_dir": "models/instruct", "checkpoint_dir": "checkpoints/instruct",
+STAGE = {"init_from": "base", "checkpoint_dir": "checkpoints/instruct",
          "groups": {"medical_multimodal": 1, "general_text": 1}, "batch_size": 2, "grad_accum": 1, "warmup_steps": 0,
          "max_length": 256, "max_steps": 3, "checkpoint_every": 2, "epochs": 1, "evaluate_vqa": False,
          "metrics_file": "metrics/train_instruct.json", "plots_file": "plots/train/instruct_loss.csv"}
-RL = {"init_from": "models/base", "output_dir": "models/rl", "checkpoint_dir": "checkpoints/rl", "warmup_steps": 0,
+RL = {"init_from": "base", "checkpoint_dir": "checkpoints/rl", "warmup_steps": 0,
       "selection": {"groups": ["medical_multimodal", "general_text"], "balance_by": []}, "num_generations": 2,
       "per_device_train_batch_size": 4, "max_completion_length": 4, "max_steps": 2, "evaluate_vqa": False,
       "metrics_file": "metrics/rl.json", "plots_file": "plots/rl/rewards.csv", "selection_file": "plots/rl/selection.csv"}
@@ -45,7 +45,11 @@ def _launch(mini_repo: Path, root: Path, launcher: str, strategy: str,
             stage: str) -> tuple[Path, str, subprocess.CompletedProcess]:
     shutil.copytree(mini_repo, root)
     common = COMMON | {"strategy": strategy}
-    (root / "params.yaml").write_text(yaml.safe_dump({"train": {"common": common, "instruct": STAGE}, "rl": RL}))
+    params = yaml.safe_load((REPO / "params.yaml").read_text())  # the shipped values, these settings on top
+    params["train"]["common"] |= common
+    params["train"]["instruct"] |= STAGE
+    params["rl"] |= RL
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
     (root / "dvc.yaml").write_text("stages: {}\n")  # marks the repo root for the stage script
     script = [str(REPO / "stages" / stage)] + (["instruct"] if stage == "train.py" else [])
     if launcher == "torchrun":

@@ -77,7 +77,7 @@ def test_freezing_table_covers_every_parameter_of_the_installed_architecture():
 @pytest.mark.parametrize("flags", [f for f in itertools.product([False, True], repeat=3) if any(f)])
 def test_every_flag_combination_freezes_exactly_its_modules(flags):
     model = _meta_model()
-    counts = apply_freezing(model, Trainable(*flags))
+    counts = apply_freezing(model, Trainable(**dict(zip(("vision", "projector", "language_model"), flags))))
     for module, params in parameters_by_module(model).items():
         wanted = dict(zip(MODULES, flags))[module]
         assert all(p.requires_grad == wanted for _, p in params), module
@@ -86,7 +86,7 @@ def test_every_flag_combination_freezes_exactly_its_modules(flags):
 
 def test_freezing_everything_is_an_error():
     with pytest.raises(ValueError, match="nothing would train"):
-        apply_freezing(_meta_model(), Trainable(False, False, False))
+        apply_freezing(_meta_model(), Trainable(vision=False, projector=False, language_model=False))
 
 
 def test_a_checkpoint_folder_as_source_loads_through_the_same_path(tmp_path):

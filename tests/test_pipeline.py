@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytestmark = pytest.mark.slow
 
@@ -149,9 +150,17 @@ def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone, tmp_p
     assert refused.returncode != 0 and "must be committed" in refused.stderr  # variants start from the last commit
     for cmd in (["git", "add", "-A"], ["git", "commit", "-qm", "full model"]):
         run(cmd)
-    run([*lingshu, "--only", "no-general-text", "rl-vs-sft"])
-    variant_stages = mlflow.search_runs(experiment_names=["lingshu"], filter_string="tags.`dvc.exp_name` = 'no-general-text'")
-    assert sorted(variant_stages["tags.dvc.stage"]) == ["evaluate@instruct", "train_instruct"]
+    run([*lingshu, "--only", "no-general-text", "no-alignment", "rl-vs-sft"])
+    for variant in ("no-general-text", "no-alignment"):
+        variant_stages = mlflow.search_runs(experiment_names=["lingshu"], filter_string=f"tags.`dvc.exp_name` = '{variant}'")
+        assert sorted(variant_stages["tags.dvc.stage"]) == ["evaluate@instruct", "train_instruct"]
+    # `train.instruct.init_from: base` (a stage name): instruct re-ran from models/base, and the lock says so
+    from lingshu.report.experiments import finished
+
+    lock = yaml.safe_load(run(["git", "show", f"{finished(clone)['no-alignment'].rev}:dvc.lock"]))
+    starts = {dep["path"] for dep in lock["stages"]["train_instruct"]["deps"] if dep["path"].startswith("models/")}
+    assert starts == {"models/base"}
+    assert "models/deep" in {dep["path"] for dep in yaml.safe_load((clone / "dvc.lock").read_text())["stages"]["train_instruct"]["deps"]}
     assert "no-general-text" in run([*dvc, "exp", "show", "--no-pager", "--md"])
     ablations = json.loads((clone / "metrics/ablations.json").read_text())
     assert {"no-general-text/vqa_rad/delta", "no-general-text/vqa_rad/ci_low", "rl-vs-sft/group/text_qa/delta"} <= set(ablations)

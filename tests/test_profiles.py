@@ -84,10 +84,10 @@ def test_check_finds_settings_that_cannot_run_together(repo, profiles):
     broken = dict(resolved)
     broken["rl"] = replace(resolved["rl"], num_generations=5)                        # 4 x 64 completions: not groups of 5
     broken["eval"] = replace(resolved["eval"], tensor_parallel_size=3)               # 8 GPUs a node
-    broken["train"] = replace(resolved["train"], deep=replace(resolved["train"].deep, init_from="models/instruct"))
-    broken["model"] = replace(resolved["model"], output_dir="/scratch/base")
+    broken["train"] = replace(resolved["train"], deep=replace(resolved["train"].deep, init_from="instruct"))
+    broken["model"] = replace(resolved["model"], metrics_file="/scratch/model_init.json")
     problems = "\n".join(check(broken))
-    for expected in ("num_generations", "tensor_parallel_size 3", "train.deep.init_from", "model.output_dir"):
+    for expected in ("num_generations", "tensor_parallel_size 3", "train.deep.init_from", "model.metrics_file"):
         assert expected in problems
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tests.conftest import run_and_kill
+from tests.conftest import make_stage_cfg, run_and_kill
 from PIL import Image
 
 from lingshu.rl.config import RLConfig, SelectionConfig
@@ -51,7 +51,7 @@ def colour_repo(tmp_path_factory) -> Path:
     from lingshu.io import write_parquet
     from lingshu.model.config import ModelConfig, TinyConfig
     from lingshu.model.factory import initialise, save
-    from lingshu.train.config import LearningRates, StageConfig
+    from lingshu.train.config import LearningRates
     from lingshu.train.run import fit_stage
 
     root = tmp_path_factory.mktemp("colours")
@@ -62,16 +62,17 @@ def colour_repo(tmp_path_factory) -> Path:
         write_parquet(root / f"data/curated/{group}.parquet", _colour_rows(store, group, 64, random_answers, rng), ARROW_SCHEMA)
     model, processor = initialise(ModelConfig(tiny=TinyConfig(**TINY)), root)
     save(model, processor, root / "models/base")
-    prior = StageConfig(init_from="models/base", output_dir="models/prior", checkpoint_dir="checkpoints/prior",
-                        groups={"general_multimodal": 1}, batch_size=8, grad_accum=1, warmup_steps=0, max_length=128,
-                        epochs=20, checkpoint_every=1000, lr=LearningRates(3e-3, 3e-3, 3e-3))
-    fit_stage(CommonTrainConfig(synthetic_dir=""), prior, root, progress=False)
+    prior = make_stage_cfg(checkpoint_dir="checkpoints/prior", groups={"general_multimodal": 1}, batch_size=8,
+                           max_length=128, epochs=20, checkpoint_every=1000,
+                           lr=LearningRates(vision=3e-3, projector=3e-3, language_model=3e-3))
+    fit_stage(CommonTrainConfig(synthetic_dir=""), prior, root, root / "models/instruct", progress=False)  # RL's start
     return root
 
 
 def _rl_cfg(**overrides) -> RLConfig:
-    base = dict(init_from="models/prior", output_dir="models/rl", checkpoint_dir="checkpoints/rl",
-                selection=SelectionConfig(groups=["medical_multimodal"], yes_no_share=1.0, balance_ratio=0),
+    base = dict(init_from="instruct", checkpoint_dir="checkpoints/rl",
+                selection=SelectionConfig(groups=["medical_multimodal"], yes_no_share=1.0, balance_ratio=0, max_samples=0),
+                warmup_steps=0,
                 reward_funcs=["accuracy"], reward_weights=[1.0], num_generations=4, per_device_train_batch_size=16,
                 max_completion_length=4, learning_rate=1e-3, beta=0.0, epochs=100, checkpoint_every=1000,
                 evaluate_vqa=False, log_completions=False)
@@ -79,7 +80,8 @@ def _rl_cfg(**overrides) -> RLConfig:
 
 
 def test_reward_rises_from_chance_when_rl_teaches_the_model_to_look(colour_repo):
-    module, selection = fit_rl(CommonTrainConfig(synthetic_dir=""), _rl_cfg(max_steps=300), colour_repo, progress=False)
+    module, selection = fit_rl(CommonTrainConfig(synthetic_dir=""), _rl_cfg(max_steps=300), colour_repo,
+                               colour_repo / "models/rl", progress=False)
     assert len(selection.prompts) == 64 and {p.kind for p in selection.prompts} == {"closed"}
     rewards = [row["reward"] for row in module.history]
     first, last = sum(rewards[:20]) / 20, sum(rewards[-50:]) / 50
@@ -88,19 +90,20 @@ def test_reward_rises_from_chance_when_rl_teaches_the_model_to_look(colour_repo)
 
 
 def test_killed_rl_run_resumes_from_its_last_checkpoint_and_matches_an_uninterrupted_run(colour_repo, tmp_path):
-    fields = dict(max_steps=6, checkpoint_every=2, beta=0.01, num_iterations=2, checkpoint_dir=str(tmp_path / "ck"),
-                  output_dir=str(tmp_path / "resumed"))
-    run = run_and_kill(colour_repo, _rl_cfg(**fields), at_step=4, fit="lingshu.rl.run:fit_rl",
+    fields = dict(max_steps=6, checkpoint_every=2, beta=0.01, num_iterations=2, checkpoint_dir=str(tmp_path / "ck"))
+    run = run_and_kill(colour_repo, _rl_cfg(**fields), tmp_path / "resumed", at_step=4, fit="lingshu.rl.run:fit_rl",
                        common=CommonTrainConfig(synthetic_dir=""))
     assert run.returncode == -9, run.stderr[-2000:]
     assert (tmp_path / "ck" / "last.ckpt").exists() and not (tmp_path / "resumed").exists()
 
-    resumed, _ = fit_rl(CommonTrainConfig(synthetic_dir=""), _rl_cfg(**fields), colour_repo, progress=False)
+    resumed, _ = fit_rl(CommonTrainConfig(synthetic_dir=""), _rl_cfg(**fields), colour_repo, tmp_path / "resumed",
+                        progress=False)
     assert [row["step"] for row in resumed.history] == [2, 4, 6]  # two optimiser steps per rollout (num_iterations=2)
     assert not (tmp_path / "ck").exists(), "a finished run leaves nothing to resume"
 
-    straight_fields = fields | {"checkpoint_dir": str(tmp_path / "ck2"), "output_dir": str(tmp_path / "straight")}
-    straight, _ = fit_rl(CommonTrainConfig(synthetic_dir=""), _rl_cfg(**straight_fields), colour_repo, progress=False)
+    straight_fields = fields | {"checkpoint_dir": str(tmp_path / "ck2")}
+    straight, _ = fit_rl(CommonTrainConfig(synthetic_dir=""), _rl_cfg(**straight_fields), colour_repo,
+                         tmp_path / "straight", progress=False)
     assert [row["reward"] for row in resumed.history] == [row["reward"] for row in straight.history]
     assert resumed.history[-1]["kl"] == pytest.approx(straight.history[-1]["kl"], rel=1e-4)
     for (name, a), (_, b) in zip(resumed.model.state_dict().items(), straight.model.state_dict().items()):

@@ -339,7 +339,7 @@ def test_gx_suites_pass_on_offline_outputs_and_fail_on_broken_ones(corpus):
     params = root / "params.yaml"
     params.write_text(OmegaConf.to_yaml(OmegaConf.create({"synthesize": cfg})))
     assert load_section("synthesize", params) == cfg
-    curate = CurateConfig(output_dir="curated", image_store="images", benchmarks=[])
+    curate = CurateConfig(output_dir="curated", image_store="images", sources=[], benchmarks=[], source_priority=[])
     validate = ValidateConfig(suites_dir=str(REPO / "data_checks"), synthetic_results_dir="results")
 
     def check():

@@ -106,10 +106,11 @@ def test_labelled_loss_is_transformers_causal_lm_loss(base, packed):
 
 @pytest.mark.parametrize("flags", [(True, True, False), (False, False, True), (True, False, True)])
 def test_one_step_changes_exactly_the_trainable_parameters(mini_repo, stage_cfg, flags, tmp_path):
-    stage = stage_cfg(trainable=Trainable(*flags), max_steps=1, checkpoint_dir=str(tmp_path / "ck"),
-                      output_dir=str(tmp_path / "out"))
+    vision, projector, language_model = flags
+    stage = stage_cfg(trainable=Trainable(vision=vision, projector=projector, language_model=language_model),
+                      max_steps=1, checkpoint_dir=str(tmp_path / "ck"))
     before = {n: p.detach().clone() for n, p in load_model(mini_repo / "models/base").named_parameters()}
-    module, _, _ = fit_stage(CommonTrainConfig(), stage, mini_repo, progress=False)
+    module, _, _ = fit_stage(CommonTrainConfig(), stage, mini_repo, tmp_path / "out", progress=False)
     for module_name, params in parameters_by_module(module.model).items():
         wanted = dict(zip(("vision", "projector", "language_model"), flags))[module_name]
         changed = [not torch.equal(before[n], p.detach()) for n, p in params]
@@ -119,11 +120,13 @@ def test_one_step_changes_exactly_the_trainable_parameters(mini_repo, stage_cfg,
             assert not any(changed), f"{module_name} is frozen but changed"
 
 
-def test_overfitting_a_fixed_batch_drives_the_loss_down(base):
+def test_overfitting_a_fixed_batch_drives_the_loss_down(base, stage_cfg):
+    from lingshu.train.config import LearningRates
+
     model, processor = base
     model = type(model)(model.config)  # fresh copy, same architecture
     model.load_state_dict(base[0].state_dict())
-    module = StageModule(model, _stage(lr=3e-3))
+    module = StageModule(model, stage_cfg(lr=LearningRates(vision=3e-3, projector=3e-3, language_model=3e-3)))
     batch = collate([[encode(QA, [_image(i)], processor, 512)] for i in range(4)], processor.tokenizer.pad_token_id,
                     processor.image_token_id, packed=False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
@@ -137,27 +140,18 @@ def test_overfitting_a_fixed_batch_drives_the_loss_down(base):
     assert losses[-1] < 0.2 * losses[0], losses
 
 
-def _stage(lr: float):
-    from lingshu.train.config import StageConfig
-
-    stage = StageConfig()
-    stage.lr.vision = stage.lr.projector = stage.lr.language_model = lr
-    return stage
-
-
 def test_killed_stage_resumes_from_its_last_checkpoint_and_matches_an_uninterrupted_run(mini_repo, stage_cfg, tmp_path):
-    fields = dict(max_steps=6, checkpoint_every=2, checkpoint_dir=str(tmp_path / "ck"), output_dir=str(tmp_path / "resumed"))
-    run = run_and_kill(mini_repo, stage_cfg(**fields), at_step=3)
+    fields = dict(max_steps=6, checkpoint_every=2, checkpoint_dir=str(tmp_path / "ck"))
+    run = run_and_kill(mini_repo, stage_cfg(**fields), tmp_path / "resumed", at_step=3)
     assert run.returncode == -9, run.stderr[-2000:]
     assert (tmp_path / "ck" / "last.ckpt").exists() and not (tmp_path / "resumed").exists()
 
-    module, _, curve = fit_stage(CommonTrainConfig(), stage_cfg(**fields), mini_repo, progress=False)
+    module, _, curve = fit_stage(CommonTrainConfig(), stage_cfg(**fields), mini_repo, tmp_path / "resumed", progress=False)
     assert [r["step"] for r in curve.rows] == [1, 2, 3, 4, 5, 6]  # steps 1-2 restored from the checkpoint
     assert not (tmp_path / "ck").exists(), "a finished stage leaves nothing to resume"
 
-    straight, _, straight_curve = fit_stage(
-        CommonTrainConfig(), stage_cfg(**(fields | {"checkpoint_dir": str(tmp_path / "ck2"), "output_dir": str(tmp_path / "straight")})),
-        mini_repo, progress=False)
+    straight, _, straight_curve = fit_stage(CommonTrainConfig(), stage_cfg(**(fields | {"checkpoint_dir": str(tmp_path / "ck2")})),
+                                            mini_repo, tmp_path / "straight", progress=False)
     assert [r["loss"] for r in curve.rows] == pytest.approx([r["loss"] for r in straight_curve.rows], rel=1e-4)
     for (name, a), (_, b) in zip(module.model.state_dict().items(), straight.model.state_dict().items()):
         assert torch.allclose(a, b, atol=1e-6), name
@@ -167,12 +161,13 @@ def test_killed_stage_resumes_from_its_last_checkpoint_and_matches_an_uninterrup
 def test_changed_settings_do_not_resume_a_stale_checkpoint(mini_repo, stage_cfg, tmp_path):
     from lingshu.train.config import LearningRates
 
-    fields = dict(max_steps=4, checkpoint_every=2, checkpoint_dir=str(tmp_path / "ck"), output_dir=str(tmp_path / "o"))
-    run_and_kill(mini_repo, stage_cfg(**fields, lr=LearningRates(1e-2, 1e-2, 1e-2)), at_step=3)
+    fields = dict(max_steps=4, checkpoint_every=2, checkpoint_dir=str(tmp_path / "ck"))
+    run_and_kill(mini_repo, stage_cfg(**fields, lr=LearningRates(vision=1e-2, projector=1e-2, language_model=1e-2)),
+                 tmp_path / "o", at_step=3)
     assert (tmp_path / "ck" / "last.ckpt").exists()
-    _, _, curve = fit_stage(CommonTrainConfig(), stage_cfg(**fields), mini_repo, progress=False)
-    fresh = fields | {"checkpoint_dir": str(tmp_path / "ck2"), "output_dir": str(tmp_path / "o2")}
-    _, _, straight = fit_stage(CommonTrainConfig(), stage_cfg(**fresh), mini_repo, progress=False)
+    _, _, curve = fit_stage(CommonTrainConfig(), stage_cfg(**fields), mini_repo, tmp_path / "o", progress=False)
+    fresh = fields | {"checkpoint_dir": str(tmp_path / "ck2")}
+    _, _, straight = fit_stage(CommonTrainConfig(), stage_cfg(**fresh), mini_repo, tmp_path / "o2", progress=False)
     # resuming the lr=1e-2 run would have brought its steps 1-2 along; starting afresh matches a clean run
     assert [r["loss"] for r in curve.rows] == pytest.approx([r["loss"] for r in straight.rows], rel=1e-5)
     assert curve.rows[1]["lr_language_model"] == pytest.approx(straight.rows[1]["lr_language_model"])

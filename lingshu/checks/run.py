@@ -61,13 +61,37 @@ def run_checks(curate: CurateConfig, validate: ValidateConfig, repo: Path, scope
     if not specs:
         raise FileNotFoundError(f"no expectation suite in {repo / validate.suites_dir} checks the {scope} tables")
     tables = BUILDERS[scope](curate, repo, Path(params_file))
-    results_dir = repo / (validate.results_dir if scope == "curated" else validate.synthetic_results_dir)
+    results_dir = repo / scope_outputs(validate, scope)[0]
     outcomes = []
     for spec in specs:
         outcome = run_suite(spec, tables[spec["table"]], validate.max_examples)
         write_result(outcome, results_dir)
         outcomes.append(outcome)
     return outcomes
+
+
+def scope_outputs(validate: ValidateConfig, scope: str) -> tuple[str, str]:
+    """(results folder, metrics file) of one scope's validate stage."""
+    if scope == "synthetic":
+        return validate.synthetic_results_dir, validate.synthetic_metrics_file
+    return validate.results_dir, validate.metrics_file
+
+
+def run_validate_stage(scope: str, curate: CurateConfig, validate: ValidateConfig, tracking, repo: Path,
+                       params_file: str | Path) -> tuple[list[SuiteOutcome], dict]:
+    """The `validate` (scope curated) or `validate_synthetic` stage: run the scope's suites, write and log the
+    results; returns the outcomes and the metrics (the caller fails the run when `suites_failed`)."""
+    from lingshu.io import atomic_write_json
+    from lingshu.tracking import log_artifact, log_stage_metrics, stage_run
+
+    results_dir, metrics_file = scope_outputs(validate, scope)
+    with stage_run("validate_synthetic" if scope == "synthetic" else "validate", validate, tracking):
+        outcomes = run_checks(curate, validate, repo, scope, params_file)
+        metrics = checks_metrics(outcomes)
+        atomic_write_json(repo / metrics_file, metrics)
+        log_stage_metrics(metrics)
+        log_artifact(repo / results_dir, "validation")
+    return outcomes, metrics
 
 
 def checks_metrics(outcomes: list) -> dict:

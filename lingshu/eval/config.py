@@ -11,8 +11,8 @@ from lingshu.fields import doc
 class EvalConfig:
     """Which benchmarks each checkpoint is scored on, and how."""
 
-    checkpoints_dir: str = doc("models", "Folder holding the checkpoints (models/<name>) the stage instances evaluate.")
-    benchmarks: list[str] = doc(["vqa_rad", "pubmedqa", "medqa", "mmlu_medical", "medmcqa"], "Benchmark or group names (lingshu/eval/benchmarks/*.yaml).")
+    benchmarks: list[str] = doc(["vqa_rad", "pubmedqa", "medqa", "mmlu_medical", "medmcqa", "vqa_rad_image_types",
+                                 "vqa_rad_labels"], "Benchmark or group names (lingshu/eval/benchmarks/*.yaml).")
     protocol: str = doc("strict", "Scoring rules: strict (default) or medevalkit (MedEvalKit's, for comparable numbers).")
     backend: str = doc("hf", "Inference backend: hf (transformers, batched), openai (any compatible server) or vllm (CUDA).")
     limit: int = doc(200, "N items per benchmark, a fixed sample chosen by a hash of their ids (0: all); keeps the "
@@ -30,15 +30,27 @@ class EvalConfig:
     metrics_dir: str = doc("metrics/eval", "Suite metrics per checkpoint: <metrics_dir>/<checkpoint>.json.")
     plots_dir: str = doc("plots/eval", "Per-checkpoint score tables (<checkpoint>.csv) for the DVC plot across stages.")
 
+    def problems(self) -> list[str]:
+        """Settings the backend cannot take, and counts that could not run (checked when params are loaded)."""
+        out = [f"{name} must be at least 1, got {value}" for name, value in
+               (("batch_size", self.batch_size), ("max_new_tokens", self.max_new_tokens),
+                ("tensor_parallel_size", self.tensor_parallel_size)) if value < 1]
+        if self.limit < 0:
+            out.append(f"limit must be 0 (all items) or more, got {self.limit}")
+        if self.backend != "vllm" and self.tensor_parallel_size != 1:
+            out.append(f"tensor_parallel_size is {self.tensor_parallel_size}, but only the vllm backend splits a "
+                       f"model across GPUs (backend is {self.backend!r})")
+        return out
+
     def backend_options(self) -> dict:
         """Keyword arguments for `make_backend` besides the model: generation settings and, for vLLM, the engine's."""
+        problems = self.problems()
+        if problems:
+            raise ValueError("eval." + "; eval.".join(problems))
         options = {"dtype": self.dtype, "max_new_tokens": self.max_new_tokens}
         if self.backend == "vllm":
             options |= {"tensor_parallel_size": self.tensor_parallel_size,
                         "gpu_memory_utilization": self.gpu_memory_utilization}
             if self.max_model_len:
                 options["max_model_len"] = self.max_model_len
-        elif self.tensor_parallel_size != 1:
-            raise ValueError(f"eval.tensor_parallel_size is {self.tensor_parallel_size}, but only the vllm backend "
-                             f"splits a model across GPUs (eval.backend is {self.backend!r})")
         return options

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+from lingshu.checkpoints import checkpoint_path
 from lingshu.fingerprint import fingerprint
 from lingshu.io import atomic_write_bytes, atomic_write_json
-from lingshu.tracking import stage_run
+from lingshu.tracking import log_artifact, set_tags, stage_run
 
 
 def run_eval_stage(checkpoint: str, cfg, tracking, repo: Path) -> tuple[list[dict], bool]:
@@ -27,7 +28,7 @@ def run_eval_stage(checkpoint: str, cfg, tracking, repo: Path) -> tuple[list[dic
     from lingshu.eval.runner import start_or_resume
     from lingshu.eval.suite import SuiteRun, evaluate_suite, flat_metrics
 
-    model_dir = repo / cfg.checkpoints_dir / checkpoint
+    model_dir = checkpoint_path(repo, checkpoint)
     out = repo / cfg.out_dir / checkpoint
     settings = {k: v for k, v in asdict(cfg).items() if k in ("protocol", "backend", "max_new_tokens", "dtype")}
     options = cfg.backend_options()  # a setting the backend cannot take fails here, before any run is opened
@@ -36,7 +37,7 @@ def run_eval_stage(checkpoint: str, cfg, tracking, repo: Path) -> tuple[list[dic
     benches = select(list(cfg.benchmarks))
     inputs = [str(model_dir.relative_to(repo)), *sorted({b.path for b in benches})]
     with stage_run(f"evaluate@{checkpoint}", cfg, tracking, inputs, "evaluation"):
-        mlflow.set_tag("lingshu.checkpoint", checkpoint)
+        set_tags({"lingshu.checkpoint": checkpoint})
         resumed = start_or_resume(out, fingerprint(settings, model_dir))
         backend = make_backend(cfg.backend, str(model_dir), **options)
         results, suite = evaluate_suite(benches, backend, out, run)
@@ -45,5 +46,5 @@ def run_eval_stage(checkpoint: str, cfg, tracking, repo: Path) -> tuple[list[dic
             f"{r['benchmark']},{r['score']:.2f},{r['ci_low']:.2f},{r['ci_high']:.2f}\n" for r in results)
         atomic_write_bytes(repo / cfg.plots_dir / f"{checkpoint}.csv", rows.encode())
         mlflow.log_metrics(flat_metrics(results, suite))
-        mlflow.log_artifacts(str(out), artifact_path="eval")
+        log_artifact(out, "eval")
     return results, resumed

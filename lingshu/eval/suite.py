@@ -64,6 +64,7 @@ def evaluate_benchmark(bench: Benchmark, backend, out: Path, run: SuiteRun) -> d
         metrics.setdefault("controls", {})[control] = {k: control_metrics[k] for k in SUMMARY_KEYS} | {
             "real_minus_control": {"delta": delta.delta, "ci_low": delta.ci_low, "ci_high": delta.ci_high,
                                    "n": delta.n, "significant": delta.significant}}
+    metrics["ids"] = [item.id for item in items]  # the questions asked: what the report pairs, without the data
     atomic_write_json(path.parent / "metrics.json", metrics)
     return metrics
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lingshu.fields import doc, nested
+from lingshu.fields import doc, nested, required
 
 
 @dataclass
@@ -37,14 +37,23 @@ class ImageConfig:
     min_pixels: int = doc(3136, "Smallest image area after resizing (56x56).")
     max_pixels: int = doc(12544, "Largest image area after resizing (112x112 = 16 visual tokens); Qwen2.5-VL uses up to 12845056.")
 
+    def problems(self) -> list[str]:
+        if not 0 < self.min_pixels <= self.max_pixels:
+            return [f"need 0 < min_pixels ({self.min_pixels}) <= max_pixels ({self.max_pixels})"]
+        return []
 
-@dataclass
+
+@dataclass(kw_only=True)
 class Trainable:
-    """Which modules a stage updates."""
+    """Which modules a stage updates; every stage says it for all three."""
 
-    vision: bool = doc(True, "Train the vision encoder (patch embedding and blocks).")
-    projector: bool = doc(True, "Train the vision-language projector (the patch merger).")
-    language_model: bool = doc(True, "Train the language model (embeddings, decoder layers, LM head).")
+    vision: bool = required("Train the vision encoder (patch embedding and blocks).")
+    projector: bool = required("Train the vision-language projector (the patch merger).")
+    language_model: bool = required("Train the language model (embeddings, decoder layers, LM head).")
+
+    @classmethod
+    def everything(cls) -> "Trainable":
+        return cls(vision=True, projector=True, language_model=True)
 
 
 @dataclass
@@ -52,7 +61,6 @@ class ModelConfig:
     """The `model_init` stage: build or load the backbone and save it as models/base."""
 
     source: str = doc("tiny", "tiny (built from `tiny`, random weights) or a local checkpoint path / hub id such as Qwen/Qwen2.5-VL-7B-Instruct.")
-    output_dir: str = doc("models/base", "Where the HF checkpoint (weights, config, tokenizer, processor) is saved.")
     corpus_dirs: list = doc(["data/curated", "data/synthetic"],
                             "Folders of tables whose training-split text trains the tiny tokenizer (missing folders are skipped).")
     tokenizer_min_frequency: int = doc(2, "Pairs seen fewer times are not merged when training the tiny tokenizer.")

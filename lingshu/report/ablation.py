@@ -93,9 +93,9 @@ def systems_of(repo: Path, variants: list[Variant], runs: dict[str, Finished], s
     return systems
 
 
-def compare(systems: list[System], evaluation, repo: Path, resamples: int, seed: int) -> Comparison:
+def compare(systems: list[System], evaluation, resamples: int, seed: int) -> Comparison:
     """Every system against the full model, on every benchmark and image-gap column; over seeds when there are several."""
-    ids = evaluated_ids(evaluation, repo)
+    ids = evaluated_ids(evaluation, systems[0].checkpoint, systems[0].replicates[0].read)  # the full model's questions
     gaps = controlled_benchmarks(evaluation, systems[0].checkpoint, systems[0].replicates[0].read)
     groups = benchmark_groups(evaluation) | {gap_column(name, "blank_image"): GAP_GROUP for name in gaps}
 
@@ -175,7 +175,7 @@ def log_summary_runs(repo: Path, systems: list[System], comparison: Comparison, 
     """One MLflow run per system (replacing its earlier one) and one holding the report's files."""
     import mlflow
 
-    from lingshu.tracking import git_commit, log_params, use_experiment
+    from lingshu.tracking import git_commit, log_artifact, log_params, set_tags, use_experiment
 
     experiment = f"{tracking.experiment}-ablations"
     use_experiment(tracking, repo, experiment)
@@ -193,7 +193,8 @@ def log_summary_runs(repo: Path, systems: list[System], comparison: Comparison, 
                 "lingshu.seeds": str(len(system.replicates)), "dvc.exp_name": ",".join(names),
                 "dvc.baseline_rev": first.finished.baseline if first.finished else rev,
                 "mlflow.source.git.commit": rev}
-        with mlflow.start_run(run_name=system.name, tags=tags):
+        with mlflow.start_run(run_name=system.name):
+            set_tags(tags)
             log_params(flatten(params))
             evaluation = build_section("eval", params.get("eval"), f"{system.name}: params.yaml")  # as that system ran
             values = {}
@@ -207,7 +208,7 @@ def log_summary_runs(repo: Path, systems: list[System], comparison: Comparison, 
     with mlflow.start_run(run_name="ablation-report", tags={"lingshu.stage": "ablation-report"}):
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         for path in outputs:
-            mlflow.log_artifact(str(path))
+            log_artifact(path)
 
 
 def seed_flags(params_file: Path, keys: list[str], index: int) -> list[str]:

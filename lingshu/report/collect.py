@@ -1,8 +1,8 @@
 """What the report reads: each checkpoint's benchmark summaries and its per-question scores.
 
-The questions are the ones the evaluate stage asked (each benchmark's `eval.limit` sample), so a
-predictions file holding answers to more questions (kept from an earlier, larger run) never widens a
-comparison, and a checkpoint missing an answer is an error rather than a smaller sample.
+The questions are the ones the evaluate stage asked (each benchmark's `eval.limit` sample, listed in its
+metrics.json), so a predictions file holding answers to more questions (kept from an earlier, larger run)
+never widens a comparison, and a checkpoint missing an answer is an error rather than a smaller sample.
 """
 
 from __future__ import annotations
@@ -16,21 +16,26 @@ from lingshu.eval.runner import parse_predictions
 from lingshu.stats.paired import item_scores
 
 
-def evaluated_ids(cfg: EvalConfig, repo: Path) -> dict[str, list[str]]:
-    """Benchmark -> the ids of the questions the evaluate stage asks, in order."""
-    import lingshu.eval.loaders  # noqa: F401  (registers the loaders)
-    from lingshu.eval.benchmark import select
+Reader = Callable[[str], str]  # repo-relative path -> text (the workspace's, or an experiment commit's)
 
-    return {bench.name: [item.id for item in bench.items(repo, cfg.limit)] for bench in select(list(cfg.benchmarks))}
+
+def evaluated_ids(cfg: EvalConfig, checkpoint: str, read: Reader) -> dict[str, list[str]]:
+    """Benchmark -> the ids of the questions evaluate@<checkpoint> asked, in order, as its per-benchmark
+    metrics record them (read from the outputs, so the report needs neither the benchmark data nor `limit`)."""
+    out = {}
+    for benchmark in suite_scores(cfg, checkpoint, read):
+        path = f"{cfg.out_dir}/{checkpoint}/{benchmark}/metrics.json"
+        try:
+            out[benchmark] = json.loads(read(path))["ids"]
+        except (FileNotFoundError, KeyError):
+            raise ValueError(f"{path} does not list the questions asked: run `dvc repro evaluate@{checkpoint}`") from None
+    return out
 
 
 def benchmark_groups(cfg: EvalConfig) -> dict[str, str]:
     from lingshu.eval.benchmark import select
 
     return {bench.name: bench.group for bench in select(list(cfg.benchmarks))}
-
-
-Reader = Callable[[str], str]  # repo-relative path -> text (the workspace's, or an experiment commit's)
 
 
 def workspace(repo: Path) -> Reader:

@@ -93,7 +93,7 @@ def _ablate(args: argparse.Namespace) -> int:
         floor = json.loads((repo / noise.OUTPUTS["metrics"]).read_text())
     if args.noise_floor:
         return 0
-    comparison = compare(systems, load_section("eval", params), repo, args.resamples, args.seed)
+    comparison = compare(systems, load_section("eval", params), args.resamples, args.seed)
     write_outputs(repo, systems, comparison, OUTPUTS, floor)
     log_summary_runs(repo, systems, comparison, tracking,
                      [repo / OUTPUTS["summary"], repo / OUTPUTS["metrics"], *sorted((repo / OUTPUTS["plots_dir"]).iterdir())])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lingshu.checkpoints import CHAIN
 from lingshu.fields import doc
 
 
@@ -30,3 +31,18 @@ class ReportConfig:
     summary_file: str = doc("reports/summary.md", "Markdown report.")
     metrics_file: str = doc("metrics/report.json", "Deltas with CIs, as DVC metrics.")
     plots_dir: str = doc("plots/report", "progression.png, deltas.png and comparison.csv.")
+
+    def problems(self) -> list[str]:
+        """Checkpoints must be stages of the chain, in its order; the compared ones must be among them."""
+        out = []
+        unknown = [c for c in self.checkpoints if c not in CHAIN]
+        if unknown or len(set(self.checkpoints)) != len(self.checkpoints):
+            out.append(f"checkpoints {self.checkpoints}: each must be one of {', '.join(CHAIN)}, once")
+        elif list(self.checkpoints) != sorted(self.checkpoints, key=CHAIN.index):
+            out.append(f"checkpoints {self.checkpoints} must be in pipeline order ({', '.join(CHAIN)})")
+        missing = [c for c in [self.baseline, *self.compare] if c not in self.checkpoints]
+        if missing:
+            out.append(f"baseline and compare must be among checkpoints; {missing} are not")
+        if self.seeds < 1 or self.resamples < 1:
+            out.append(f"seeds ({self.seeds}) and resamples ({self.resamples}) must be at least 1")
+        return out

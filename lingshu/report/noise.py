@@ -122,7 +122,7 @@ def write(repo: Path, floor: dict) -> list[Path]:
 def log_run(floor: dict, tracking, repo: Path, files: list[Path]) -> None:
     import mlflow
 
-    from lingshu.tracking import use_experiment
+    from lingshu.tracking import log_artifact, use_experiment
 
     use_experiment(tracking, repo, f"{tracking.experiment}-ablations")
     client = mlflow.MlflowClient()
@@ -133,4 +133,4 @@ def log_run(floor: dict, tracking, repo: Path, files: list[Path]) -> None:
                                                         "lingshu.seeds": str(floor["n_seeds"])}):
         mlflow.log_metrics({f"noise_floor/{k}": float(v) for k, v in to_metrics(floor).items()})
         for path in files:
-            mlflow.log_artifact(str(path))
+            log_artifact(path)

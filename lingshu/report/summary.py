@@ -90,7 +90,7 @@ def build(cfg, evaluation, repo: Path) -> PipelineReport:
     """The report of the workspace's checkpoints under `cfg` (report params) and `evaluation` (eval params)."""
     read = workspace(repo)
     suites = {c: suite_scores(evaluation, c, read) for c in cfg.checkpoints}
-    ids = evaluated_ids(evaluation, repo)
+    ids = evaluated_ids(evaluation, cfg.baseline, read)
     systems = {c: question_scores(evaluation, c, ids, read) for c in [cfg.baseline, *cfg.compare]}
     comparison = compare_systems(cfg.baseline, systems, benchmark_groups(evaluation), cfg.resamples, cfg.seed)
     noise_path = repo / cfg.noise_floor

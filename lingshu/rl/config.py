@@ -9,8 +9,9 @@ strategy) are `train.common`'s, shared with the supervised stages.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from lingshu.checkpoints import start_problems
 from lingshu.fields import doc, nested
 from lingshu.model.config import Trainable
 
@@ -31,7 +32,7 @@ class SelectionConfig:
     balance_by: list[str] = doc(["modality", "format"], "Fields whose value combinations (cells) are balanced.")
     balance_ratio: float = doc(2.0, "A cell keeps at most this many times the median cell size (0: no cap).")
     max_prompt_length: int = doc(512, "Longest prompt in tokens, visual tokens included; longer ones are rejected, not cut.")
-    max_samples: int = doc(0, "Cap on the selection after balancing (0: all).")
+    max_samples: int = doc(432, "Cap on the selection after balancing (0: all; paper: ~100K).")
     seed: int = doc(0, "Seed of down-sampling and balancing.")
 
 
@@ -49,8 +50,8 @@ class RewardConfig:
 class RLConfig:
     """GRPO with verifiable rewards, starting from the instruct checkpoint."""
 
-    init_from: str = doc("models/instruct", "Checkpoint the policy (and the frozen KL reference) starts from.")
-    output_dir: str = doc("models/rl", "Where the final HF checkpoint is saved.")
+    init_from: str = doc("instruct", "Stage whose checkpoint (models/<name>) the policy and the frozen KL reference "
+                                     "start from; the result is saved as models/rl.")
     checkpoint_dir: str = doc("checkpoints/rl", "Persistent Lightning checkpoints; a re-run resumes from the last one.")
     system_prompt: str = doc("", "System message of every prompt (e.g. asking for <think>/<answer> tags).")
     seed: int = doc(0, "Seed of prompt order and rollout sampling.")
@@ -63,21 +64,21 @@ class RLConfig:
     top_p: float = doc(1.0, "Nucleus sampling of rollouts.")
     top_k: int = doc(0, "Top-k sampling of rollouts (0: off).")
     max_completion_length: int = doc(16, "Most tokens a completion may have (paper: 4096 in total).")
-    per_device_train_batch_size: int = doc(16, "Completions per micro-batch (TRL's meaning).")
+    per_device_train_batch_size: int = doc(32, "Completions per micro-batch (TRL's meaning).")
     gradient_accumulation_steps: int = doc(1, "Micro-batches per optimiser step.")
     steps_per_generation: int = doc(0, "Micro-batches each rollout is split into (0: gradient_accumulation_steps). "
                                        "Rollout = per_device_train_batch_size x this completions.")
     num_iterations: int = doc(1, "Passes over each rollout (TRL's mu); above 1 the ratio to the rollout policy is clipped.")
-    learning_rate: float = doc(1.0e-5, "Peak learning rate of every trainable module (paper: 1e-6).")
+    learning_rate: float = doc(5.0e-5, "Peak learning rate of every trainable module (paper: 1e-6).")
     weight_decay: float = doc(0.0, "AdamW weight decay.")
-    warmup_steps: int = doc(0, "Linear warm-up optimiser steps before the cosine decay.")
+    warmup_steps: int = doc(5, "Linear warm-up optimiser steps before the cosine decay.")
     max_grad_norm: float = doc(1.0, "Clip the gradient norm to this (0: no clipping).")
     beta: float = doc(1.0e-3, "KL coefficient to the frozen reference (paper: 1e-3); 0 loads no reference model.")
     epsilon: float = doc(0.2, "Lower clip range of the probability ratio.")
     epsilon_high: float = doc(0.0, "Upper clip range (0: same as epsilon; DAPO uses 0.28).")
     loss_type: str = doc("grpo", "grpo, bnpo, dr_grpo or dapo: how per-token losses are averaged (as in TRL).")
     scale_rewards: str = doc("group", "group, batch or none: what std the advantages are divided by (as in TRL).")
-    trainable: Trainable = nested(Trainable, "Modules RL updates.")
+    trainable: Trainable = field(default_factory=Trainable.everything, metadata={"help": "Modules RL updates."})
     epochs: int = doc(1, "Passes over the prompts (paper: 1).")
     max_steps: int = doc(-1, "Stop after this many optimiser steps (-1: run all epochs).")
     checkpoint_every: int = doc(10, "Save a resumable checkpoint every this many optimiser steps.")
@@ -113,7 +114,7 @@ class RLConfig:
 
     def problems(self) -> list[str]:
         """Settings that cannot work together, each naming its fields (checked when params are loaded)."""
-        problems = []
+        problems = start_problems("rl", self.init_from)
         if self.loss_type not in LOSS_TYPES:
             problems.append(f"loss_type {self.loss_type!r} is not one of {LOSS_TYPES}")
         if self.scale_rewards not in SCALE_REWARDS:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from torch.utils.data import Dataset
 
+from lingshu.checkpoints import checkpoint_path
 from lingshu.fingerprint import fingerprint
 from lingshu.model.factory import load_model, load_processor
 from lingshu.rl.config import RLConfig
@@ -96,12 +97,13 @@ def select(common: CommonTrainConfig, cfg: RLConfig, processor, repo: Path) -> S
 warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
 
 
-def fit_rl(common: CommonTrainConfig, cfg: RLConfig, repo: Path, logger=None, progress: bool = True,
+def fit_rl(common: CommonTrainConfig, cfg: RLConfig, repo: Path, output: Path, logger=None, progress: bool = True,
            callbacks: list | None = None) -> tuple[GRPOModule, Selection]:
-    """Run GRPO from cfg.init_from; returns the trained module and the prompt selection it trained on."""
+    """Run GRPO from the checkpoint cfg.init_from names and save the policy to `output`; returns the trained
+    module and the prompt selection it trained on."""
     cfg.check()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    source = repo / cfg.init_from
+    source = checkpoint_path(repo, cfg.init_from)
     model, processor = load_trainable(source, common), load_processor(source)
     reference = load_model(source).requires_grad_(False) if cfg.beta else None
     selection = select(common, cfg, processor, repo)
@@ -117,5 +119,5 @@ def fit_rl(common: CommonTrainConfig, cfg: RLConfig, repo: Path, logger=None, pr
     data = PromptDataModule(dataset, cfg.prompts_per_rollout, cfg.seed, common.num_workers)
     key = fingerprint([asdict(common), asdict(cfg)], source)
     fit_resumably(trainer, module, data, checkpoint_dir, key)
-    save_final(trainer, module.model, processor, repo / cfg.output_dir, checkpoint_dir)
+    save_final(trainer, module.model, processor, output, checkpoint_dir)
     return module, selection

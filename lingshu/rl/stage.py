@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from lingshu.checkpoints import checkpoint_path, relative_checkpoint
 from lingshu.io import atomic_write_csv, atomic_write_json
 from lingshu.ranks import is_global_zero
 from lingshu.tracking import lightning_logger, log_stage_metrics, stage_run
@@ -33,17 +34,19 @@ def run_rl_stage(cfg, common, tracking, repo: Path) -> tuple[dict[str, float], i
     from lingshu.rl.run import fit_rl
     from lingshu.train.heldout import measure_heldout
 
+    output = checkpoint_path(repo, "rl")
     if not is_global_zero():  # another process of a multi-process launch: train, then leave the reporting to rank 0
-        fit_rl(common, cfg, repo, progress=False)
+        fit_rl(common, cfg, repo, output, progress=False)
         return {}, 0
-    inputs = [cfg.init_from, common.data_dir, common.synthetic_dir]
+    inputs = [relative_checkpoint(cfg.init_from), common.data_dir, common.synthetic_dir]
     with stage_run("rl", {"common": common, "rl": cfg}, tracking, inputs) as run:
-        module, selection = fit_rl(common, cfg, repo, logger=lightning_logger(run, tracking), progress=sys.stderr.isatty())
+        module, selection = fit_rl(common, cfg, repo, output, logger=lightning_logger(run, tracking),
+                                   progress=sys.stderr.isatty())
         history = module.history
         metrics = selection.metrics() | {"rl/rollouts": float(len(history))}
         metrics |= {f"trainable_params/{m}": float(n) for m, n in module.trainable_counts.items()}
         metrics |= reward_summary(history, list(cfg.reward_funcs))
-        saved = load_model(repo / cfg.output_dir)
+        saved = load_model(output)
         metrics |= measure_heldout(saved, module.processor, common, repo, vqa=cfg.evaluate_vqa)
         atomic_write_json(repo / cfg.metrics_file, metrics)
         atomic_write_csv(repo / cfg.plots_file, history)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lingshu.fields import doc, nested
+from lingshu.fields import doc, nested, required
 
 BACKENDS = ("openai", "hf")  # of synthesize.llm
 
@@ -58,14 +58,15 @@ class RoiSourceConfig:
     options: dict = doc({}, "Reader options: image_dir (dicom_seg); mask, labels, modality, body_part (nifti).")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CaptionConfig:
     """Long captions in five steps: template -> ROI boxes -> factual (LLM) -> checklist (LLM) -> merge (LLM)."""
 
     enabled: bool = doc(True, "Run the long-caption generator.")
     groups: list = doc(["medical_caption", "medical_multimodal"], "Curated groups whose train-split images and labels are captioned.")
     max_images: int = doc(0, "Caption at most this many images (0: all); a seeded choice.")
-    roi_sources: list[RoiSourceConfig] = doc([], "Segmentation sources for step 2 (regions of interest drawn as boxes).")
+    roi_sources: list[RoiSourceConfig] = required("Segmentation sources for step 2 (regions of interest drawn as boxes; "
+                                                  "[] for none).")
 
 
 @dataclass
@@ -74,7 +75,7 @@ class OcrConfig:
 
     enabled: bool = doc(True, "Run the OCR generator.")
     sources: list = doc(["pubmedqa"], "Curated sources whose train-split multiple-choice questions are rendered.")
-    max_questions: int = doc(0, "Render at most this many questions (0: all); a seeded choice.")
+    max_questions: int = doc(200, "Render at most this many questions (0: all); a seeded choice.")
     offline_answer: str = doc("gold", "Without an LLM endpoint: gold (the sample answers with the ground truth) or skip.")
     fonts: list = doc(["default", "data/fonts/DejaVuSans.ttf", "data/fonts/DejaVuSerif.ttf"],
                       "Fonts to draw with: 'default' (Pillow's bundled font) or TrueType files in the repo.")
@@ -93,7 +94,7 @@ class VqaConfig:
     self_instruct: bool = doc(True, "LLM-written question / answer / wrong answers per image (needs an endpoint).")
     groups: list = doc(["medical_caption", "medical_multimodal"], "Curated groups whose train-split images are asked about.")
     max_images: int = doc(0, "Use at most this many images (0: all); a seeded choice.")
-    questions_per_image: int = doc(3, "Template questions kept per image (a seeded choice among the candidates; "
+    questions_per_image: int = doc(0, "Template questions kept per image (a seeded choice among the candidates; "
                                                 "0 keeps every candidate: each label type in every form).")
     distractors: int = doc(3, "Wrong options per multiple-choice question (fewer when the label space is smaller).")
 
@@ -107,7 +108,7 @@ class CotConfig:
     max_questions: int = doc(0, "At most this many questions (0: all); a seeded choice.")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SynthesizeConfig:
     """The `synthesize` stage: generators, their LLM, price table and outputs."""
 
@@ -122,7 +123,7 @@ class SynthesizeConfig:
     llm: LLMConfig = nested(LLMConfig, "The LLM for the steps that need one; unconfigured means those steps are skipped.")
     prices: dict = doc({"gpt-4o": {"input": 2.5, "output": 10.0}, "gpt-4o-mini": {"input": 0.15, "output": 0.6}},
                        "USD per million tokens, per model name: {input, output}; models not listed cost 0 (local).")
-    captions: CaptionConfig = nested(CaptionConfig, "Long-caption generator.")
+    captions: CaptionConfig = required("Long-caption generator.")
     ocr: OcrConfig = nested(OcrConfig, "OCR generator.")
     vqa: VqaConfig = nested(VqaConfig, "VQA generators.")
     cot: CotConfig = nested(CotConfig, "Chain-of-thought generator.")

@@ -2,6 +2,7 @@
 
 Each stage has its own section so that DVC re-runs a stage only when its own keys (or the shared
 `train.common` keys) change; the dataclass is shared, the recipe's per-stage values live in params.yaml.
+A stage saves its checkpoint as models/<stage> (lingshu.checkpoints) and names the one it starts from.
 """
 
 from __future__ import annotations
@@ -9,17 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lingshu.fields import doc, nested
+from lingshu.checkpoints import SUPERVISED, start_problems
+from lingshu.fields import doc, nested, required
 from lingshu.model.config import Trainable
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LearningRates:
-    """Peak learning rate per module (AdamW param groups)."""
+    """Peak learning rate per module (AdamW param groups); every stage sets all three."""
 
-    vision: float = doc(2e-6, "Vision encoder (paper: 2e-6).")
-    projector: float = doc(1e-5, "Projector / patch merger (paper: 1e-5).")
-    language_model: float = doc(1e-5, "Language model (paper: 1e-5).")
+    vision: float = required("Vision encoder (paper: 2e-6).")
+    projector: float = required("Projector / patch merger (paper: 1e-5).")
+    language_model: float = required("Language model (paper: 1e-5).")
 
 
 @dataclass
@@ -63,38 +65,60 @@ class CommonTrainConfig:
         return [repo / self.data_dir] + ([repo / self.synthetic_dir] if self.synthetic_dir else [])
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StageConfig:
-    """One supervised stage: data mixture, what trains, optimiser and schedule, outputs."""
+    """One supervised stage: data mixture, what trains, optimiser and schedule, outputs.
 
-    init_from: str = doc("models/base", "Checkpoint folder the stage starts from (the previous stage's output).")
-    output_dir: str = doc("models/stage", "Where the final HF checkpoint is saved.")
-    checkpoint_dir: str = doc("checkpoints/stage", "Persistent Lightning checkpoints; a re-run resumes from the last one.")
-    groups: dict = doc({}, "Data group -> weight. 1 takes each sample once per epoch, 2 twice, 0.5 a seeded half; 0 removes the group.")
-    tasks: list[str] = doc([], "Keep only these tasks (caption, vqa, mcq, report, dialogue); empty keeps all.")
-    require_images: bool = doc(False, "Keep only samples with an image.")
-    trainable: Trainable = nested(Trainable, "Modules updated by this stage.")
-    lr: LearningRates = nested(LearningRates, "Peak learning rate per module.")
+    The keys every stage sets differently have no default (params.yaml must give them); the others default
+    to the value all three stages ship with.
+    """
+
+    init_from: str = required("Stage whose checkpoint this one starts from (models/<name>): base, or an earlier "
+                              "supervised stage; the no-alignment ablation starts instruct from base.")
+    checkpoint_dir: str = required("Persistent Lightning checkpoints; a re-run resumes from the last one.")
+    groups: dict = required("Data group -> weight. 1 takes each sample once per epoch, 2 twice, 0.5 a seeded half; "
+                            "0 removes the group.")
+    tasks: list[str] = required("Keep only these tasks (caption, vqa, mcq, report, dialogue); empty keeps all.")
+    require_images: bool = required("Keep only samples with an image.")
+    trainable: Trainable = required("Modules updated by this stage.")
+    lr: LearningRates = required("Peak learning rate per module.")
+    epochs: int = required("Passes over the stage's mixture (paper: 1, 1, 2).")
+    batch_size: int = required("Sequences (or packed rows) per device per micro-batch (paper: 1).")
+    packing: bool = required("Pack several samples into each row without cross-attention (paper: instruct stage only).")
+    evaluate_vqa: bool = required("Answer the held-out VQA set at the end (accuracy vs baselines, real vs blank images).")
+    metrics_file: str = required("Stage metrics: final loss, tokens/s, held-out results.")
+    plots_file: str = required("Per-step loss curve, a DVC plot.")
     weight_decay: float = doc(0.0, "AdamW weight decay.")
-    warmup_steps: int = doc(100, "Linear warm-up optimiser steps before the cosine decay (paper: 100).")
-    epochs: int = doc(1, "Passes over the stage's mixture.")
+    warmup_steps: int = doc(10, "Linear warm-up optimiser steps before the cosine decay (paper: 100).")
     max_steps: int = doc(-1, "Stop after this many optimiser steps (-1: run all epochs).")
-    batch_size: int = doc(1, "Sequences (or packed rows) per device per micro-batch (paper: 1).")
-    grad_accum: int = doc(8, "Micro-batches per optimiser step (paper: 8).")
-    max_length: int = doc(8192, "Longest sequence / packed row in tokens (paper: 8192); longer samples are cut or, if an image would be cut, skipped and counted.")
-    packing: bool = doc(False, "Pack several samples into each row without cross-attention (paper: instruct stage only).")
+    grad_accum: int = doc(1, "Micro-batches per optimiser step (paper: 8).")
+    max_length: int = doc(512, "Longest sequence / packed row in tokens (paper: 8192); longer samples are cut or, if "
+                               "an image would be cut, skipped and counted.")
     gradient_clip: float = doc(1.0, "Clip the gradient norm to this (0: no clipping).")
-    checkpoint_every: int = doc(50, "Save a resumable checkpoint every this many optimiser steps.")
-    evaluate_vqa: bool = doc(False, "Answer the held-out VQA set at the end (accuracy vs baselines, real vs blank images).")
-    metrics_file: str = doc("metrics/train.json", "Stage metrics: final loss, tokens/s, held-out results.")
-    plots_file: str = doc("plots/train/loss.csv", "Per-step loss curve, a DVC plot.")
+    checkpoint_every: int = doc(20, "Save a resumable checkpoint every this many optimiser steps.")
+
+    def problems(self) -> list[str]:
+        """Schedule values that could not train (the stage's `init_from` is checked by TrainConfig, which knows
+        the stage's name)."""
+        rates = vars(self.lr)
+        out = [f"lr {rates}: learning rates must be in [0, 1e-2]"] if any(not 0 <= v <= 1e-2 for v in rates.values()) else []
+        out += [f"{name} must be at least 1, got {value}" for name, value in
+                (("batch_size", self.batch_size), ("grad_accum", self.grad_accum), ("epochs", self.epochs),
+                 ("checkpoint_every", self.checkpoint_every)) if value < 1]
+        if self.max_length < 64:
+            out.append(f"max_length must be at least 64, got {self.max_length}")
+        return out
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrainConfig:
     """All supervised training: shared settings plus one section per stage."""
 
     common: CommonTrainConfig = nested(CommonTrainConfig, "Shared by all stages.")
-    shallow: StageConfig = nested(StageConfig, "Shallow alignment: captions, vision + projector only.")
-    deep: StageConfig = nested(StageConfig, "Deep alignment: captions, everything trains.")
-    instruct: StageConfig = nested(StageConfig, "Instruction tuning: the full mixture, packed.")
+    shallow: StageConfig = required("Shallow alignment: captions, vision + projector only.")
+    deep: StageConfig = required("Deep alignment: captions, everything trains.")
+    instruct: StageConfig = required("Instruction tuning: the full mixture, packed.")
+
+    def problems(self) -> list[str]:
+        """Each stage must start from an earlier stage's checkpoint (the chain of lingshu.checkpoints)."""
+        return [f"{name}.{problem}" for name in SUPERVISED for problem in start_problems(name, getattr(self, name).init_from)]

@@ -2,7 +2,8 @@
 
 Checkpoints go to the stage's persistent checkpoint_dir every `checkpoint_every` optimiser steps; when
 a `last.ckpt` is there the run resumes from it (model, optimiser, scheduler, loop and data position).
-The final weights are saved as an HF checkpoint in output_dir for the next stage to load by name.
+The final weights are saved as an HF checkpoint in `output` (models/<stage> in the pipeline) for the next stage
+to load by name.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 
+from lingshu.checkpoints import checkpoint_path
 from lingshu.fingerprint import fingerprint, is_marked, mark_afresh
 from lingshu.model.factory import load_model, load_processor, save
 from lingshu.train.config import CommonTrainConfig, StageConfig
@@ -83,11 +85,12 @@ def save_final(trainer: pl.Trainer, model, processor, output_dir: Path, checkpoi
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
 
 
-def fit_stage(common: CommonTrainConfig, stage: StageConfig, repo: Path, logger=None, progress: bool = True,
-              callbacks: list | None = None) -> tuple[StageModule, MixtureDataModule, LossCurve]:
-    """Train one stage; returns the trained module, its data module (with data stats) and the loss curve."""
+def fit_stage(common: CommonTrainConfig, stage: StageConfig, repo: Path, output: Path, logger=None,
+              progress: bool = True, callbacks: list | None = None) -> tuple[StageModule, MixtureDataModule, LossCurve]:
+    """Train one stage from the checkpoint its `init_from` names and save it to `output`; returns the trained
+    module, its data module (with data stats) and the loss curve."""
     pl.seed_everything(common.seed, workers=True, verbose=False)
-    source = repo / stage.init_from
+    source = checkpoint_path(repo, stage.init_from)
     model = load_trainable(source, common)
     processor = load_processor(source)
     module = StageModule(model, stage)
@@ -99,5 +102,5 @@ def fit_stage(common: CommonTrainConfig, stage: StageConfig, repo: Path, logger=
                            accumulate_grad_batches=stage.grad_accum, gradient_clip_val=stage.gradient_clip or None)
     key = fingerprint([asdict(common), asdict(stage)], source)  # settings + starting weights
     fit_resumably(trainer, module, data, checkpoint_dir, key)
-    save_final(trainer, module.model, processor, repo / stage.output_dir, checkpoint_dir)
+    save_final(trainer, module.model, processor, output, checkpoint_dir)
     return module, data, curve

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from lingshu.checkpoints import checkpoint_path, relative_checkpoint
 from lingshu.io import atomic_write_json
 from lingshu.ranks import is_global_zero
 from lingshu.tracking import lightning_logger, log_stage_metrics, stage_run
@@ -21,19 +22,19 @@ def run_training_stage(name: str, train, tracking, repo: Path) -> dict[str, floa
     from lingshu.train.heldout import measure_heldout
     from lingshu.train.run import fit_stage
 
-    stage = getattr(train, name)
+    stage, output = getattr(train, name), checkpoint_path(repo, name)
     if not is_global_zero():  # another process of a multi-process launch: train, then leave the reporting to rank 0
-        fit_stage(train.common, stage, repo, progress=False)
+        fit_stage(train.common, stage, repo, output, progress=False)
         return {}
-    inputs = [stage.init_from, train.common.data_dir, train.common.synthetic_dir]
+    inputs = [relative_checkpoint(stage.init_from), train.common.data_dir, train.common.synthetic_dir]
     with stage_run(f"train_{name}", {"common": train.common, name: stage}, tracking, inputs) as run:
-        module, data, curve = fit_stage(train.common, stage, repo, logger=lightning_logger(run, tracking),
+        module, data, curve = fit_stage(train.common, stage, repo, output, logger=lightning_logger(run, tracking),
                                         progress=sys.stderr.isatty())
         metrics = {f"data/{k}": float(v) for k, v in data.stats.items()}
         metrics["train/steps"] = float(len(curve.rows))
         metrics["train/final_loss"] = curve.rows[-1]["loss"] if curve.rows else float("nan")
         metrics |= {f"trainable_params/{m}": float(n) for m, n in module.trainable_counts.items()}
-        saved = load_model(repo / stage.output_dir)  # what the next stage gets (and whole even under ZeRO-3)
+        saved = load_model(output)  # what the next stage gets (and whole even under ZeRO-3)
         metrics |= measure_heldout(saved, data.processor, train.common, repo, vqa=stage.evaluate_vqa)
         atomic_write_json(repo / stage.metrics_file, metrics)
         curve.write(repo / stage.plots_file)
