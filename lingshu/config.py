@@ -61,6 +61,9 @@ class CurateConfig:
     max_image_pixels: int = doc(80_000_000, "Images declaring more pixels than this are rejected as decompression bombs.")
     caption_min_tokens: int = doc(10, "Caption samples shorter than this are dropped (recipe: 10).")
     caption_max_tokens: int = doc(1024, "Caption samples longer than this are dropped (recipe: 1024).")
+    max_text_chars: int = doc(200_000, "Records with a turn longer than this many characters are rejected "
+                                       "(text_too_long) before de-identification and hashing, whose memory grows "
+                                       "with the text.")
     jpeg_draft: bool = doc(False, "Decode JPEGs at reduced scale for pHash: ~7x faster, but it misses some re-encoded duplicates.")
     minhash_num_perm: int = doc(128, "MinHash permutations for near-duplicate and decontamination text matching.")
     near_dup_threshold: float = doc(0.85, "Estimated Jaccard similarity above which two instruction texts are near-duplicates.")
@@ -84,6 +87,7 @@ class CurateConfig:
                if not 0 < value <= 1]
         out += [f"{name} must be at least 1, got {value}" for name, value in
                 (("min_image_side", self.min_image_side), ("max_image_pixels", self.max_image_pixels),
+                 ("max_text_chars", self.max_text_chars),
                  ("minhash_num_perm", self.minhash_num_perm), ("workers", self.workers)) if value < 1]
         if self.caption_min_tokens > self.caption_max_tokens:
             out.append(f"caption_min_tokens ({self.caption_min_tokens}) exceeds caption_max_tokens ({self.caption_max_tokens})")

@@ -1,5 +1,5 @@
-"""Atomic file writes (a stage killed mid-write never leaves a half-written output behind), and the one
-reader of the YAML files users declare things in (benchmarks, ablations, profiles)."""
+"""Atomic file writes (a stage killed mid-write never leaves a half-written output behind), folders replaced
+as a whole, and the one reader of the YAML files users declare things in (benchmarks, ablations, profiles)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import csv
 import io
 import json
 import os
+import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -39,6 +41,27 @@ def atomic_write_csv(path: str | Path, rows: list[dict]) -> None:
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_bytes(path, buffer.getvalue().encode())
+
+
+@contextmanager
+def replaced_folder(target: str | Path) -> Iterator[Path]:
+    """A fresh folder to write an output into; when the block ends it replaces `target` as a whole, so no file
+    of an earlier run survives beside the new ones (outside DVC, which would otherwise delete outputs first).
+    If the block fails, `target` is left as it was."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".new"))
+    fresh.chmod(0o755)  # mkdtemp's 0700 would follow the folder into place
+    try:
+        yield fresh
+    except BaseException:
+        shutil.rmtree(fresh, ignore_errors=True)
+        raise
+    old = target.with_name(f".{target.name}.{os.getpid()}.old")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(fresh, target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def write_parquet(path: str | Path, rows: list[dict], schema: pa.Schema) -> None:

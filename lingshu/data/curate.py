@@ -31,10 +31,10 @@ from lingshu.data.neardup import NearDupIndex, check_redis, drop_keys, new_basen
 from lingshu.data.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Rejected, Sample
 from lingshu.data.screen import BenchmarkItem, Screened, Screener
 from lingshu.data.screen import count_tokens  # noqa: F401  (re-exported: lingshu.checks imports it from here)
-from lingshu.data.sources import load_source
+from lingshu.data.sources import check_options, load_source
 from lingshu.data.store import ImageStore
 from lingshu.data.workers import run_workers, shards
-from lingshu.io import write_parquet
+from lingshu.io import replaced_folder, write_parquet
 
 MEDICAL_IMAGE_MODALITIES = {"x-ray", "ct", "mri", "ultrasound", "nuclear", "pet", "microscopy", "histopathology",
                             "oct", "dermoscopy", "endoscopy", "fundus", "photo"}
@@ -80,12 +80,19 @@ class Curator:
         problems = problems_of(self.cfg, "curate.")  # the load-time checks, for a config built in code
         if problems:
             raise ValueError("; ".join(problems))
+        for src in [*self.cfg.sources, *self.cfg.benchmarks]:  # a misspelt option fails before any work
+            check_options(src)
         url = redis_url(self.cfg)
         self.records: list[Sample | Rejected] = []
+        seen: set[str] = set()
         for src in ordered_sources(self.cfg):
+            self.result.inputs[src.name] = 0  # an empty source still has its row, which the data checks fail
             for record in tqdm(load_source(src, self.repo), desc=f"load {src.name}", unit="rec", leave=False,
                                disable=None):  # bars on a terminal, silence in logs
                 self.result.inputs[src.name] += 1
+                if isinstance(record, Sample) and record.id in seen:
+                    record = Rejected.of(record, "duplicate_id", "an earlier record of the source has this id", "load")
+                seen.add(record.id)
                 self.records.append(record)
         self.bench_samples = list(benchmark_samples(self.cfg.benchmarks, self.repo))
         screened, fingerprints = self.screen(url)
@@ -211,10 +218,13 @@ class Curator:
 
 
 def write_outputs(result: CurationResult, cfg: CurateConfig, repo: Path, store: ImageStore) -> None:
-    out = repo / cfg.output_dir
-    for group, samples in sorted(result.kept.items()):
-        write_parquet(out / f"{group}.parquet", [s.to_row() for s in samples], ARROW_SCHEMA)
-    write_parquet(repo / cfg.rejected_dir / "rejected.parquet", [r.to_row() for r in result.rejected], REJECTED_SCHEMA)
+    """The curated tables and the rejected table, each folder replaced as a whole (a group table of an
+    earlier run never survives beside the new ones); images nothing refers to leave the store."""
+    with replaced_folder(repo / cfg.output_dir) as out:
+        for group, samples in sorted(result.kept.items()):
+            write_parquet(out / f"{group}.parquet", [s.to_row() for s in samples], ARROW_SCHEMA)
+    with replaced_folder(repo / cfg.rejected_dir) as out:
+        write_parquet(out / "rejected.parquet", [r.to_row() for r in result.rejected], REJECTED_SCHEMA)
     referenced = {key for samples in result.kept.values() for s in samples for key in s.images}
     result.metrics["images_pruned"] = store.prune(referenced)
     result.metrics["images_stored"] = len(referenced)

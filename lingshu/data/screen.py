@@ -92,6 +92,10 @@ class Screener:
 
     def record(self, sample: Sample) -> Screened:
         """Screen one record; `sample` itself is left unchanged (the deciding process applies the result)."""
+        longest = max((len(turn["content"]) for turn in sample.conversations), default=0)
+        if longest > self.cfg.max_text_chars:
+            return Screened(Rejected.of(sample, "text_too_long", f"a turn of {longest} characters > "
+                                        f"{self.cfg.max_text_chars}", "length"))
         screened = Screened()
         conversations = [dict(turn) for turn in sample.conversations]
         if sample.split == "train" and self.cfg.deidentify:  # before the length filter: it can change lengths

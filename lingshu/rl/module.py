@@ -27,7 +27,7 @@ from lingshu.rl.grpo import group_advantages, grpo_loss, nanstd
 from lingshu.rl.rewards import weighted_sum
 from lingshu.rl.rollout import Rollout, completion_logps, sample
 from lingshu.train.datamodule import blank_image_row
-from lingshu.train.module import trainable_groups, warmup_cosine
+from lingshu.train.module import adamw_with_schedule, trainable_groups
 
 
 class GRPOModule(pl.LightningModule):
@@ -55,10 +55,7 @@ class GRPOModule(pl.LightningModule):
 
     def configure_optimizers(self):
         groups = trainable_groups(self.model, lambda module: self.cfg.learning_rate)
-        optimizer = torch.optim.AdamW(groups, weight_decay=self.cfg.weight_decay)
-        warmup = min(self.cfg.warmup_steps, self.total_steps // 2)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, warmup, self.total_steps))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return adamw_with_schedule(groups, self.cfg.weight_decay, self.cfg.warmup_steps, self.total_steps)
 
     # --- one rollout ------------------------------------------------------------------------------------
 

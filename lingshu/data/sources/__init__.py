@@ -16,14 +16,16 @@ from lingshu.data.schema import Rejected, Sample
 
 Loader = Callable[[SourceConfig, Path], Iterator[Sample | Rejected]]
 LOADERS: dict[str, Loader] = {}
+OPTIONS: dict[str, frozenset[str]] = {}  # format -> the `options:` keys its loader reads
 
 # Modules that register loaders; imported lazily so `import lingshu.data.sources` stays cheap.
 _MODULES = ("vqa_rad", "pubmedqa", "roco", "iu_xray", "dicom", "mcq_jsonl", "image_folder", "hf_dataset", "generated")
 
 
-def register(name: str) -> Callable[[Loader], Loader]:
+def register(name: str, options: tuple[str, ...] = ()) -> Callable[[Loader], Loader]:
+    """Register a loader for `format: name`, with the `options:` keys it reads (any other key is an error)."""
     def wrap(fn: Loader) -> Loader:
-        LOADERS[name] = fn
+        LOADERS[name], OPTIONS[name] = fn, frozenset(options)
         return fn
 
     return wrap
@@ -37,9 +39,19 @@ def get_loader(name: str) -> Loader:
     return LOADERS[name]
 
 
+def check_options(src: SourceConfig) -> None:
+    """A misspelt option (`image_dri`) would silently fall back to a default: name it and the known ones."""
+    get_loader(src.format)
+    unknown = sorted(set(src.options) - OPTIONS[src.format])
+    if unknown:
+        known = ", ".join(sorted(OPTIONS[src.format])) or "none"
+        raise ValueError(f"source {src.name!r} (format {src.format}): unknown option(s) {unknown}; known: {known}")
+
+
 def load_source(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
-    """Records of one configured source; a missing path is a clear error naming the source."""
+    """Records of one configured source; a missing path or an unknown option is a clear error naming the source."""
     loader = get_loader(src.format)
+    check_options(src)
     if src.format != "hf_dataset" and not (repo / src.path).exists():
         raise FileNotFoundError(f"source {src.name!r}: path {src.path!r} does not exist (relative to {repo})")
     yield from loader(src, repo)

@@ -88,6 +88,35 @@ def iter_lines(path: Path) -> Iterator[tuple[int, str | None, bytes]]:
                 yield number, None, raw
 
 
+def id_of(record: dict, keys: tuple[str, ...], fallback: str) -> str:
+    """The record's id: the first of `keys` it has (0 is an id; missing, None and "" are not), else `fallback`.
+    An id that is an object, a list or a float is a BadRecord naming the field."""
+    for key in keys:
+        value = record.get(key)
+        if value is None or value == "":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise BadRecord("invalid_field", f"{key}: an id is a string or an integer, not {type(value).__name__}")
+        return str(value).strip() or fallback
+    return fallback
+
+
+def text_field(record: dict, key: str, numbers: bool = False) -> str:
+    """A field that must hold text (or, with `numbers`, a number such as a count answer), as a string;
+    BadRecord naming the field when it is missing, empty or of another type (an object, a list, a bool)."""
+    value = record.get(key)
+    if value is None or value == "":
+        raise BadRecord("missing_field", key)
+    allowed = (str, int, float) if numbers else (str,)
+    if isinstance(value, bool) or not isinstance(value, allowed):
+        kinds = "text or a number" if numbers else "text"
+        raise BadRecord("invalid_field", f"{key} must be {kinds}, got {type(value).__name__}")
+    text = str(value).strip()
+    if not text:
+        raise BadRecord("missing_field", key)
+    return text
+
+
 def require(record: dict, *keys: str) -> None:
     missing = [k for k in keys if record.get(k) in (None, "")]
     if missing:

@@ -1,10 +1,17 @@
-"""DICOM files (a folder of .dcm) converted to 8-bit PNG with proper windowing.
+"""DICOM files (every DICOM file of a folder, by content) converted to 8-bit PNG with proper windowing.
 
 Grayscale images go through the modality LUT (rescale slope/intercept) and the VOI LUT or the stored
 window centre/width; without a window, the 0.5-99.5 percentile range is used. MONOCHROME1 is inverted,
 palette colour is expanded, multi-frame series contribute their middle frame. Modality, body part and
 the descriptive tags are kept as fields; a short caption is written from that metadata (recipe step 1
 of long-caption synthesis), and the caption-length filter decides whether it is long enough to keep.
+
+DICOM has no required file suffix (scanners write IM0001, 1.2.840...), so every file below the folder is a
+record: a file with the DICM preamble or a .dcm name is read; any other file is rejected as `not_dicom`,
+never skipped unseen. A record's id is its path inside the folder without the suffix (`series1/IM0001`), so
+same-named files in two subfolders stay two records. Pixel data that cannot be turned into an image (a
+palette without its lookup table, a decoder failure) is a rejection with the reason, never a crash; a
+window width below 1 (invalid) falls back to the percentile window.
 """
 
 from __future__ import annotations
@@ -29,11 +36,21 @@ PROMPT = "Describe this medical image."
 DESCRIPTIVE_TAGS = ("StudyDescription", "SeriesDescription", "BodyPartExamined", "ViewPosition", "PatientPosition")
 
 
+def _usable_window(ds) -> bool:
+    """A VOI LUT sequence, or window centre/width pairs whose every width is at least 1 (PS3.3 C.11.2.1.2)."""
+    if "VOILUTSequence" in ds:
+        return True
+    if "WindowCenter" not in ds or "WindowWidth" not in ds:
+        return False
+    widths = ds.WindowWidth if ds["WindowWidth"].VM > 1 else [ds.WindowWidth]
+    return all(float(width) >= 1 for width in widths)
+
+
 def _window(pixels: np.ndarray, ds) -> np.ndarray:
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
     data = apply_modality_lut(pixels, ds).astype(np.float64)
-    if "WindowCenter" in ds or "VOILUTSequence" in ds:
+    if _usable_window(ds):
         data = apply_voi_lut(data, ds, index=0).astype(np.float64)
         low, high = float(data.min()), float(data.max())
     else:
@@ -42,6 +59,30 @@ def _window(pixels: np.ndarray, ds) -> np.ndarray:
     if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
         scaled = 1.0 - scaled
     return (scaled * 255.0 + 0.5).astype(np.uint8)
+
+
+def _to_image(pixels: np.ndarray, ds, apply_color_lut) -> Image.Image:
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    if frames > 1:
+        pixels = pixels[frames // 2]
+    photometric = str(ds.get("PhotometricInterpretation", ""))
+    if photometric == "PALETTE COLOR":
+        if "RedPaletteColorLookupTableDescriptor" not in ds and "SegmentedRedPaletteColorLookupTableData" not in ds:
+            raise BadRecord("unreadable_dicom", "PALETTE COLOR pixels without a palette colour lookup table")
+        rgb = apply_color_lut(pixels, ds)
+        return Image.fromarray((rgb / max(float(rgb.max()), 1.0) * 255).astype(np.uint8), "RGB")
+    if samples == 3:
+        return Image.fromarray(pixels.astype(np.uint8) if pixels.dtype != np.uint8 else pixels, "RGB")
+    return Image.fromarray(_window(pixels, ds), "L")
+
+
+def is_dicom(path: Path) -> bool:
+    """A file DICOM Part 10 says is DICOM: "DICM" after the 128-byte preamble (or, failing that, a .dcm name)."""
+    if path.suffix.lower() == ".dcm":
+        return True
+    with path.open("rb") as fh:
+        return fh.read(132)[128:] == b"DICM"
 
 
 def dicom_to_png(path: Path) -> bytes:
@@ -59,18 +100,12 @@ def dicom_to_png(path: Path) -> bytes:
         pixels = ds.pixel_array
     except Exception as exc:
         raise BadRecord("unreadable_dicom", f"pixel data: {type(exc).__name__}: {exc}") from exc
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    samples = int(ds.get("SamplesPerPixel", 1) or 1)
-    if frames > 1:
-        pixels = pixels[frames // 2]
-    photometric = str(ds.get("PhotometricInterpretation", ""))
-    if photometric == "PALETTE COLOR":
-        rgb = apply_color_lut(pixels, ds)
-        image = Image.fromarray((rgb / max(float(rgb.max()), 1.0) * 255).astype(np.uint8), "RGB")
-    elif samples == 3:
-        image = Image.fromarray(pixels.astype(np.uint8) if pixels.dtype != np.uint8 else pixels, "RGB")
-    else:
-        image = Image.fromarray(_window(pixels, ds), "L")
+    try:
+        image = _to_image(pixels, ds, apply_color_lut)
+    except BadRecord:
+        raise
+    except Exception as exc:  # a header the pixels contradict: pydicom and numpy raise ValueError, TypeError, ...
+        raise BadRecord("unreadable_dicom", f"pixel conversion: {type(exc).__name__}: {exc}") from exc
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=False)
     return buffer.getvalue()
@@ -92,9 +127,11 @@ def load(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
     import pydicom
 
     folder = repo / src.path
-    for path in sorted(folder.rglob("*.dcm")):
-        file = rel(path, repo)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        file, record_id = rel(path, repo), path.relative_to(folder).with_suffix("").as_posix()
         try:
+            if not is_dicom(path):
+                raise BadRecord("not_dicom", f"{path.name} has no DICM preamble and no .dcm suffix")
             try:
                 ds = pydicom.dcmread(path, defer_size=1024)  # large values (pixels) stay on disk
             except Exception as exc:
@@ -102,7 +139,7 @@ def load(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
             if "PixelData" not in ds:
                 raise BadRecord("dicom_no_pixel_data", f"{path.name} has no PixelData element")
         except BadRecord as bad:
-            yield reject(src, path.stem, bad, file, "file")
+            yield reject(src, record_id, bad, file, "file")
             continue
         tags = {t: str(ds.get(t, "") or "").strip() for t in DESCRIPTIVE_TAGS}
         modality = normalise_modality(ds.get("Modality"))
@@ -110,7 +147,7 @@ def load(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
         image = ImageSource(ref=file, read=lambda p=path: dicom_to_png(p), modality=modality)
         yield finish(
             Sample(
-                id=f"{src.name}:{path.stem}",
+                id=f"{src.name}:{record_id}",
                 source=src.name,
                 group=src.group,
                 task="caption",

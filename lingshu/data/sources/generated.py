@@ -77,7 +77,7 @@ def render_chart(kind: str, spec: dict) -> bytes:
     return buffer.getvalue()
 
 
-@register("generated_charts")
+@register("generated_charts", options=("count", "seed"))
 def load_charts(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
     seed, count = int(src.options.get("seed", 0)), int(src.options.get("count", 100))
     for index in range(count):
@@ -123,7 +123,7 @@ def _instruction(rng: random.Random) -> tuple[str, str]:
     return f"Which number is larger, {a} or {b}?", str(max(a, b)) if a != b else f"They are equal ({a})."
 
 
-@register("generated_instructions")
+@register("generated_instructions", options=("count", "seed"))
 def load_instructions(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
     seed, count = int(src.options.get("seed", 0)), int(src.options.get("count", 200))
     for index in range(count):

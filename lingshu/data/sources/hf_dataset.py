@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Iterator
 
 from lingshu.config import SourceConfig
-from lingshu.data.schema import ImageSource, Rejected, Sample
+from lingshu.data.schema import BadRecord, ImageSource, Rejected, Sample
 from lingshu.data.sources import register
+from lingshu.data.sources.common import id_of, reject
 from lingshu.data.sources.image_folder import row_to_sample
 
 
@@ -26,7 +27,7 @@ def _png_reader(image) -> ImageSource:
     return ImageSource(ref="hub-image", read=read)
 
 
-@register("hf_dataset")
+@register("hf_dataset", options=("split", "config", "columns"))
 def load(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
     import datasets
 
@@ -43,5 +44,10 @@ def load(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
         flat = {columns.get(k, k): v for k, v in row.items()}
         image = flat.pop("image", None)
         source = _png_reader(image) if image is not None else None
-        record_id = str(flat.get("id") or index)
-        yield row_to_sample(flat, source, src, record_id, f"hf://{src.path}/{split}", f"index={index}")
+        file, record = f"hf://{src.path}/{split}", f"index={index}"
+        try:
+            record_id = id_of(flat, ("id",), str(index))
+        except BadRecord as bad:
+            yield reject(src, str(index), bad, file, record)
+            continue
+        yield row_to_sample(flat, source, src, record_id, file, record)

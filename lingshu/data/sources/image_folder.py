@@ -15,7 +15,8 @@ from lingshu.config import SourceConfig
 from lingshu.data.schema import BadRecord, ImageSource, Rejected, Sample
 from lingshu.data.sources import register
 from lingshu.data.sources.common import (
-    file_image, finish, iter_lines, normalise_modality, parse_json_line, qa_turns, rel, reject, safe_join,
+    file_image, finish, id_of, iter_lines, normalise_modality, parse_json_line, qa_turns, rel, reject, safe_join,
+    text_field,
 )
 
 CAPTION_PROMPT = "Describe this medical image."
@@ -25,12 +26,16 @@ def row_to_sample(row: dict[str, Any], image: ImageSource | None, src: SourceCon
                   file: str, record: str) -> Sample | Rejected:
     """Build a caption or VQA sample from a flat row; BadRecord problems become a rejected record."""
     images = [image] if image is not None else []
-    if row.get("caption"):
-        task, turns = "caption", qa_turns(CAPTION_PROMPT, str(row["caption"]), len(images))
-    elif row.get("question") and row.get("answer") not in (None, ""):
-        task, turns = "vqa" if images else "dialogue", qa_turns(str(row["question"]), str(row["answer"]), len(images))
-    else:
-        return reject(src, record_id, BadRecord("missing_field", "caption, or question and answer"), file, record)
+    try:
+        if row.get("caption") not in (None, ""):
+            task, turns = "caption", qa_turns(CAPTION_PROMPT, text_field(row, "caption"), len(images))
+        elif row.get("question") not in (None, "") and row.get("answer") not in (None, ""):
+            question, answer = text_field(row, "question"), text_field(row, "answer", numbers=True)
+            task, turns = "vqa" if images else "dialogue", qa_turns(question, answer, len(images))
+        else:
+            raise BadRecord("missing_field", "caption, or question and answer")
+    except BadRecord as bad:
+        return reject(src, record_id, bad, file, record)
     modality = normalise_modality(row.get("modality")) or (row.get("modality") or None)
     return finish(
         Sample(
@@ -61,10 +66,9 @@ def load(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
         record_id = f"line{number}"
         try:
             row = parse_json_line(number, text)
-            if not row.get("file_name"):
-                raise BadRecord("missing_field", "file_name")
-            record_id = str(row.get("id") or Path(str(row["file_name"])).stem or record_id)
-            image = file_image(safe_join(folder, str(row["file_name"])), repo)
+            name = text_field(row, "file_name")
+            record_id = id_of(row, ("id",), Path(name).stem or record_id)
+            image = file_image(safe_join(folder, name), repo)
         except BadRecord as bad:
             yield reject(src, record_id, bad, file, f"line={number}")
             continue

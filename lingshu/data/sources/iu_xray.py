@@ -12,7 +12,9 @@ from typing import Iterator
 from lingshu.config import SourceConfig
 from lingshu.data.schema import BadRecord, Rejected, Sample
 from lingshu.data.sources import register
-from lingshu.data.sources.common import finish, has_invalid_utf8, qa_turns, read_json_document, rel, reject, require
+from lingshu.data.sources.common import (
+    finish, has_invalid_utf8, id_of, qa_turns, read_json_document, rel, reject, require,
+)
 
 REPORT_PROMPT = (
     "You are a helpful assistant. Please generate a report for the given images, including both findings and "
@@ -32,19 +34,23 @@ def load(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
         return
     file = rel(repo / src.path, repo)
     for index, record in enumerate(records):
-        record_id = str(record.get("id") if isinstance(record, dict) else "") or f"row{index}"
+        record_id = f"row{index}"
         try:
             if not isinstance(record, dict):
                 raise BadRecord("invalid_field", "record is not an object")
+            record_id = id_of(record, ("id",), record_id)
             if has_invalid_utf8(record):
                 raise BadRecord("invalid_utf8", record_id)
             require(record, "id")
-            if not (str(record.get("findings") or "").strip() or str(record.get("impression") or "").strip()):
+            findings, impression = (record.get(k) or "" for k in ("findings", "impression"))
+            if not isinstance(findings, str) or not isinstance(impression, str):
+                raise BadRecord("invalid_field", "findings and impression must be text")
+            if not (findings.strip() or impression.strip()):
                 raise BadRecord("empty_report", "findings and impression are both empty")
         except BadRecord as bad:
             yield reject(src, record_id, bad, file, f"index={index}")
             continue
-        text = report_text(str(record.get("findings") or ""), str(record.get("impression") or ""))
+        text = report_text(findings, impression)
         yield finish(
             Sample(
                 id=f"{src.name}:{record_id}",

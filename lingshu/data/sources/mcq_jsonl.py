@@ -14,7 +14,7 @@ from typing import Iterator
 from lingshu.config import SourceConfig
 from lingshu.data.schema import BadRecord, Rejected, Sample
 from lingshu.data.sources import register
-from lingshu.data.sources.common import finish, iter_lines, parse_json_line, qa_turns, rel, reject, require
+from lingshu.data.sources.common import finish, id_of, iter_lines, parse_json_line, qa_turns, rel, reject, text_field
 
 
 def _options(value) -> dict[str, str]:
@@ -27,10 +27,19 @@ def _options(value) -> dict[str, str]:
 
 
 def _answer_letter(record: dict) -> str:
+    """The gold letter from `answer_idx` or `label`: "B", or a list literal such as "['B']" (MedEvalKit's form)."""
     letter = record.get("answer_idx") or record.get("label") or ""
-    if isinstance(letter, str) and letter.startswith("["):
-        letter = (ast.literal_eval(letter) or [""])[0]
-    return str(letter).strip()
+    if isinstance(letter, str) and letter.strip().startswith("["):
+        try:
+            parsed = ast.literal_eval(letter.strip())
+        except (ValueError, SyntaxError) as exc:
+            raise BadRecord("invalid_field", f"answer_idx {letter!r} is not a list literal: {exc}") from exc
+        if not isinstance(parsed, list) or len(parsed) > 1 or not all(isinstance(x, str) for x in parsed):
+            raise BadRecord("invalid_field", f"answer_idx {letter!r} must list one letter")
+        letter = parsed[0] if parsed else ""
+    if not isinstance(letter, str):
+        raise BadRecord("invalid_field", f"answer_idx must be a letter, got {type(letter).__name__}")
+    return letter.strip()
 
 
 @register("mcq_jsonl")
@@ -41,14 +50,13 @@ def load(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
         record_id = f"line{number}"
         try:
             record = parse_json_line(number, text)
-            record_id = str(record.get("realidx") or record.get("id") or record_id)
-            require(record, "question")
+            record_id = id_of(record, ("realidx", "id"), record_id)
+            question = text_field(record, "question")
             options = _options(record.get("options"))
             letter = _answer_letter(record)
         except BadRecord as bad:
             yield reject(src, record_id, bad, file, f"line={number}")
             continue
-        question = str(record["question"])
         listed = "".join(f"\n{k}. {v}" for k, v in options.items())
         prompt = f"Question: {question}\nOptions:{listed}\nAnswer with the option's letter." if options else question
         answer = letter or str(record.get("answer") or "")

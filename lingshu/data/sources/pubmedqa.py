@@ -13,12 +13,14 @@ from typing import Iterator
 from lingshu.config import SourceConfig
 from lingshu.data.schema import BadRecord, Rejected, Sample
 from lingshu.data.sources import register
-from lingshu.data.sources.common import finish, has_invalid_utf8, qa_turns, read_json_document, rel, reject, require
+from lingshu.data.sources.common import (
+    finish, has_invalid_utf8, qa_turns, read_json_document, rel, reject, require, text_field,
+)
 
 DECISIONS = ("yes", "no", "maybe")
 
 
-@register("pubmedqa_json")
+@register("pubmedqa_json", options=("test_ids",))
 def load(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
     test_ids: set[str] = set()
     if src.options.get("test_ids"):
@@ -34,15 +36,16 @@ def load(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
                 raise BadRecord("invalid_field", "record is not an object")
             if has_invalid_utf8(record):
                 raise BadRecord("invalid_utf8", f"pmid {pmid}")
-            require(record, "QUESTION", "CONTEXTS", "final_decision")
-            decision = str(record["final_decision"]).strip().lower()
+            require(record, "CONTEXTS")
+            question, decision = text_field(record, "QUESTION"), text_field(record, "final_decision").lower()
             if decision not in DECISIONS:
                 raise BadRecord("invalid_field", f"final_decision={decision!r}")
+            if not isinstance(record["CONTEXTS"], list) or not all(isinstance(c, str) for c in record["CONTEXTS"]):
+                raise BadRecord("invalid_field", "CONTEXTS must be a list of text")
         except BadRecord as bad:
             yield reject(src, pmid, bad, file, f"pmid={pmid}")
             continue
-        context = "\n".join(str(c) for c in record["CONTEXTS"])
-        question = str(record["QUESTION"])
+        context = "\n".join(record["CONTEXTS"])
         prompt = f"Context: {context}\nQuestion: {question}\nAnswer with yes, no or maybe."
         answer = decision + (f"\n{record['LONG_ANSWER']}" if record.get("LONG_ANSWER") else "")
         yield finish(

@@ -25,7 +25,7 @@ def _licences(path: Path) -> dict[str, str]:
         return {row["ROCO_ID"]: row["CC"] for row in csv.DictReader(fh) if row.get("ROCO_ID")}
 
 
-@register("roco_txt")
+@register("roco_txt", options=("licences",))
 def load(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
     path = repo / src.path
     licences = _licences(repo / src.options["licences"]) if src.options.get("licences") else {}

@@ -27,8 +27,8 @@ from lingshu.config import SourceConfig
 from lingshu.data.schema import BadRecord, Rejected, Sample
 from lingshu.data.sources import register
 from lingshu.data.sources.common import (
-    file_image, finish, has_invalid_utf8, normalise_modality, qa_turns, read_json_document, rel, reject, require,
-    safe_join, unparseable,
+    file_image, finish, has_invalid_utf8, id_of, normalise_modality, qa_turns, read_json_document, rel, reject,
+    require, safe_join, text_field, unparseable,
 )
 from lingshu.eval.prompts import vqa, vqa_kind
 
@@ -37,6 +37,7 @@ MODALITY_PHRASE = {"ct": "a CT scan", "mri": "an MRI scan", "x-ray": "a radiogra
 REGION = {"head": "head", "chest": "chest", "abd": "abdomen"}
 PLANES = {"axial": "axial", "axial plane": "axial", "coronal": "coronal", "sagittal": "sagittal", "pa": "PA",
           "posteroanterior": "PA", "ap": "AP", "lateral": "lateral"}
+VQA_RAD_OPTIONS = ("image_dir", "modality_from", "captions")
 FIELDS = ("qid", "image_name", "question", "answer", "answer_type", "question_type", "phrase_type", "image_organ")
 
 
@@ -56,19 +57,20 @@ def _samples(records: list[dict], src: SourceConfig, path: Path, repo: Path) -> 
     modalities = _modality_map(repo / modality_from) if modality_from else {}
     file = rel(path, repo)
     for index, record in enumerate(records):
-        record_id = str(record.get("qid") or f"row{index}")
+        record_id = f"row{index}"
         try:
+            record_id = id_of(record, ("qid",), record_id)
             if has_invalid_utf8(record):
                 raise BadRecord("invalid_utf8", f"record {record_id}")
-            require(record, "qid", "image_name", "question", "answer")
-            image = file_image(safe_join(image_dir, str(record["image_name"])), repo)
+            require(record, "qid")
+            question, answer = text_field(record, "question"), text_field(record, "answer", numbers=True)
+            image = file_image(safe_join(image_dir, text_field(record, "image_name")), repo)
         except BadRecord as bad:
             yield reject(src, record_id, bad, file, f"qid={record_id}")
             continue
         phrase = str(record.get("phrase_type") or "")
         modality = modalities.get(str(record["image_name"]))
         organ = str(record.get("image_organ") or "").strip().lower() or None
-        question, answer = str(record["question"]).strip(), str(record["answer"]).strip()
         kind = vqa_kind(question, str(record.get("answer_type") or "").strip() or None, answer)
         yield finish(
             Sample(
@@ -135,7 +137,7 @@ def _with_captions(items: Iterator[Sample | Rejected], src: SourceConfig) -> Ite
         yield from _captions(kept, src)
 
 
-@register("vqa_rad_json")
+@register("vqa_rad_json", options=VQA_RAD_OPTIONS)
 def load_json(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
     records = read_json_document(src, repo, list)
     if isinstance(records, Rejected):
@@ -144,7 +146,7 @@ def load_json(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
     yield from _with_captions(_samples([r if isinstance(r, dict) else {} for r in records], src, repo / src.path, repo), src)
 
 
-@register("vqa_rad_xml")
+@register("vqa_rad_xml", options=VQA_RAD_OPTIONS)
 def load_xml(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
     path = repo / src.path
     try:
