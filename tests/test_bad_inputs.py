@@ -68,14 +68,12 @@ def _noisy_png() -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture
-def dicom_without_pixels(tmp_path):
+def _dicom_header():
+    """A CT dataset with its file meta (Explicit VR Little Endian) and no pixels yet."""
     import pydicom
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-    folder = tmp_path / "dicoms"
-    folder.mkdir()
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -83,7 +81,14 @@ def dicom_without_pixels(tmp_path):
     ds = pydicom.Dataset()
     ds.file_meta = meta
     ds.Modality, ds.BodyPartExamined, ds.SOPInstanceUID = "CT", "CHEST", meta.MediaStorageSOPInstanceUID
-    ds.save_as(folder / "no_pixels.dcm", enforce_file_format=True)
+    return ds
+
+
+@pytest.fixture
+def dicom_without_pixels(tmp_path):
+    folder = tmp_path / "dicoms"
+    folder.mkdir()
+    _dicom_header().save_as(folder / "no_pixels.dcm", enforce_file_format=True)
     (folder / "garbage.dcm").write_bytes(b"not a dicom at all")
     return folder
 
@@ -119,23 +124,14 @@ def test_each_bad_input_is_rejected_with_its_reason(curate_cfg, bad_folder, dico
 
 
 def _dicom(path, rows=80, bits=16, photometric="MONOCHROME2", **tags):
-    """A small DICOM file written from scratch (Explicit VR Little Endian), random pixels."""
+    """A small DICOM file written from scratch, random pixels (distinct per path: no duplicate images)."""
     import numpy as np
-    import pydicom
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = pydicom.Dataset()
-    ds.file_meta = meta
-    ds.Modality, ds.BodyPartExamined, ds.SOPInstanceUID = "CT", "CHEST", meta.MediaStorageSOPInstanceUID
+    ds = _dicom_header()
     ds.Rows = ds.Columns = rows
     ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PixelRepresentation = 1, photometric, 0
     ds.BitsAllocated, ds.BitsStored, ds.HighBit = bits, bits, bits - 1
-    rng = np.random.default_rng(zlib.crc32(str(path).encode()))  # distinct pixels per file: no duplicate images
+    rng = np.random.default_rng(zlib.crc32(str(path).encode()))
     if bits == 1:
         ds.PixelData = np.packbits(rng.integers(0, 2, rows * rows).astype(np.uint8), bitorder="little").tobytes()
     else:
