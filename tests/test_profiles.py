@@ -125,3 +125,15 @@ def test_dvc_exp_run_with_a_profiles_flags_gives_exactly_the_resolved_configs(re
         assert written == expected, name
         assert written == {k: asdict(v) for k, v in load_params(root / "params.yaml").items()}
     assert "# Parameters of every stage" in (root / "params.yaml").read_text()  # DVC keeps params.yaml's comments
+
+
+def test_profile_check_command_reports_load_time_problems_naming_the_key(repo, tmp_path, capsys):
+    """`lingshu profile check` runs the checks params loading runs, before any cluster job is queued."""
+    from lingshu.cli import main
+
+    (tmp_path / "backwards.yaml").write_text("description: instruct before deep\nparams:\n"
+                                             "  train:\n    deep: {init_from: instruct}\n"
+                                             "    instruct: {lr: {vision: 0.5}}\n")
+    assert main(["profile", "check", "--dir", str(tmp_path), "--params", str(repo / "params.yaml")]) != 0
+    err = capsys.readouterr().err
+    assert "train.deep.init_from must name an earlier stage" in err and "train.instruct.lr" in err
