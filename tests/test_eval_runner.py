@@ -11,7 +11,7 @@ import lingshu.eval.loaders  # noqa: F401
 from lingshu.eval.backends import Request
 from lingshu.eval.backends.hf import HFBackend
 from lingshu.eval.benchmark import discover, read_benchmark, select
-from lingshu.eval.loaders.mcq_jsonl import split_inline_options
+from lingshu.eval.loaders.choices import split_inline_options
 from lingshu.eval.prompts import with_images
 from lingshu.eval.runner import generate, predictions_file, read_predictions, summarise
 

@@ -42,6 +42,9 @@ def add_parser(commands) -> None:
                         help="vllm backend: longest prompt + answer to reserve cache for (default: the model's own)")
     parser.add_argument("--benchmark-dir", type=Path, action="append", default=[], help="extra folder of benchmark YAMLs")
     parser.add_argument("--root", type=Path, default=Path("."), help="folder benchmark paths are relative to")
+    parser.add_argument("--data", action="append", default=[], metavar="NAME=PATH",
+                        help="read benchmark NAME from PATH (relative to --root) instead of its YAML's `path:`, in any "
+                             "layout its loader reads (repeatable)")
     parser.add_argument("--judge-model", help="judge open answers with this model on an OpenAI-compatible server")
     parser.add_argument("--judge-base-url", help="judge server URL (default: $OPENAI_BASE_URL); key from $OPENAI_API_KEY")
     parser.add_argument("--controls", default="",
@@ -63,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     from lingshu.eval.controls import parse_controls
     from lingshu.eval.suite import SuiteRun, evaluate_suite
 
-    benches = select([n.strip() for n in args.benchmarks.split(",") if n.strip()], args.benchmark_dir)
+    benches = with_data_paths(select([n.strip() for n in args.benchmarks.split(",") if n.strip()], args.benchmark_dir),
+                              args.data)
     if not args.rescore and not args.model:
         raise SystemExit("lingshu eval: --model is required unless --rescore")
     try:
@@ -100,6 +104,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"judge {args.judge_model}: {judge.asked} new verdicts asked, {judge.errors} judge errors "
               f"(samples with a judge error keep their exact-match score)")
     return 0
+
+
+def with_data_paths(benches: list, pairs: list[str]) -> list:
+    """The benchmarks with the `--data NAME=PATH` overrides applied; a NAME not selected is an error."""
+    from dataclasses import replace
+
+    paths = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise SystemExit(f"lingshu eval: --data {pair!r}: expected NAME=PATH")
+        paths[name.strip()] = path.strip()
+    unknown = sorted(set(paths) - {b.name for b in benches})
+    if unknown:
+        raise SystemExit(f"lingshu eval: --data names {', '.join(unknown)}, which --benchmarks does not select")
+    return [replace(b, path=paths[b.name]) if b.name in paths else b for b in benches]
 
 
 def results_table(title: str, results: list[dict], suite: dict):
