@@ -182,6 +182,7 @@ def test_slake_as_parquet_gives_the_published_items(tmp_path):
     items = load("slake", tmp_path, ".")
     assert list(items) == list(published) and [i.fields for i in items.values()] == [i.fields for i in published.values()]
     assert items["11940"].images == [tmp_path / "imgs/xmlab2/source.jpg"]
+    same_questions(load("slake_zh", tmp_path, "."), load("slake_zh", FIXTURES, "slake/test.json"))
 
 
 def test_path_vqa_save_to_disk_gives_the_hub_shards_items(tmp_path):
@@ -233,6 +234,9 @@ def test_medxpertqa_github_and_realidx_copies_and_hf(tmp_path):
         items = load("medxpertqa_mm", tmp_path, path)
         same_questions(items, published)
         assert list(items) == list(published) and [len(i.images) for i in items.values()] == [1, 2], path
+    text = load("medxpertqa_text", FIXTURES, "medxpertqa/Text/test.jsonl")
+    saved(tmp_path / "text", "test", records(FIXTURES / "medxpertqa/Text/test.jsonl"))
+    same_questions(load("medxpertqa_text", tmp_path, "text"), text)
 
 
 def test_medbullets_json_release_and_the_hub_copies(tmp_path):
@@ -320,12 +324,25 @@ def test_pubmedqa_from_the_dataset_medevalkit_loads(tmp_path):
     assert (item.id, item.question, item.context, item.answer, item.options["C"]) == ("25429730", "Is X safe?", "c1\nc2", "B", "maybe")
 
 
-def test_reports_from_a_parquet_table(tmp_path):
-    shutil.copytree(FIXTURES / "mimic_cxr", tmp_path / "mimic_cxr")
-    hub(tmp_path / "mimic_cxr/hf", "test", records(tmp_path / "mimic_cxr/test.csv"))
-    items = load("mimic_cxr", tmp_path, "mimic_cxr/hf", options={"image_dir": "../images"})
-    csv_items = load("mimic_cxr", tmp_path, "mimic_cxr/test.csv")
-    assert [(i.id, i.answer, i.images) for i in items.values()] == [(i.id, i.answer, i.images) for i in csv_items.values()]
+REPORT_FIXTURES = {"iu_xray": "iu_xray/test.json", "mimic_cxr": "mimic_cxr/test.csv", "chexpert_plus": "chexpert_plus/test.json"}
+
+
+@pytest.mark.parametrize("name", sorted(REPORT_FIXTURES))
+def test_reports_in_medevalkits_json_and_as_tables(name, tmp_path):
+    shutil.copytree(FIXTURES / name / "images", tmp_path / "images")
+    rows = records(FIXTURES / REPORT_FIXTURES[name])
+    options = {"image_dir": "images"}
+    (tmp_path / "test.json").write_text(json.dumps(rows))
+    (tmp_path / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    hub(tmp_path / "hf", "test", rows)
+    bench = replace(discover()[name], options=options)
+    expected = {i.id: i for i in replace(bench, path=REPORT_FIXTURES[name], options=options).items(FIXTURES)}
+    assert expected
+    for path, layout in (("test.json", "medevalkit"), ("test.jsonl", "table"), ("hf", "table")):
+        assert replace(bench, path=path).layout(tmp_path).name == layout
+        items = load(name, tmp_path, path, options={"image_dir": "images" if path != "hf" else "../images"})
+        assert [(i.id, i.answer, [p.name for p in i.images]) for i in items.values()] == \
+               [(i.id, i.answer, [p.name for p in i.images]) for i in expected.values()], path
 
 
 # --- records that cannot be read name their file, line and field ------------------------------------------------
