@@ -411,3 +411,17 @@ def test_data_option_points_a_benchmark_at_a_copy_in_another_layout(tmp_path):
         with_data_paths(select(["medqa"]), ["vqa_rad=x"])
     with pytest.raises(SystemExit, match="expected NAME=PATH"):
         with_data_paths(select(["medqa"]), ["medqa"])
+
+
+def test_a_yaml_names_its_format(tmp_path):
+    from lingshu.eval.benchmark import read_benchmark
+
+    hub(tmp_path / "medqa_hf", "test", medqa_rows())
+    (tmp_path / "medqa_hub.yaml").write_text("name: medqa_hub\nversion: 1\ngroup: text_qa\nloader: mcq\npath: medqa_hf\n"
+                                             "format: hf\ntask: mcq\n")
+    bench = read_benchmark(tmp_path / "medqa_hub.yaml")
+    assert bench.format == "hf" and [i.answer for i in bench.items(tmp_path)] == ["A", "B", "C"]
+    with pytest.raises(ValueError, match=r"medqa_hub\.yaml: format 'hf' is not one of the layouts loader 'omnimedvqa' reads: published"):
+        replace(bench, loader="omnimedvqa").items(tmp_path)
+    with pytest.raises(ValueError, match=r"medqa_hf is not in layout 'hf' .*medqa_hub\.yaml names: no field 'qid', 'img_name', 'q_lang'"):
+        replace(bench, loader="slake").items(tmp_path)

@@ -75,11 +75,10 @@ def choose(bench: "Benchmark", path: Path, layouts: list[Layout]) -> Layout:
 
 def need(record: dict, name: str, where: str):
     """record[name], or an error naming the record's place, the field and the fields it does have."""
-    value = record.get(name)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        state = "is empty" if name in record else "is missing"
+    if record.get(name) is None:
+        state = "is null" if name in record else "is missing"
         raise ValueError(f"{where}: field {name!r} {state} (fields: {', '.join(sorted(record))})")
-    return value
+    return record[name]
 
 
 def first_of(record: dict, names: tuple[str, ...], where: str):
