@@ -30,9 +30,16 @@ def is_marked(folder: Path, key: str) -> bool:
     return marker.exists() and marker.read_text() == key
 
 
-def mark_afresh(folder: Path, key: str) -> None:
-    """Wipe the folder and mark it as belonging to this fingerprint."""
+def mark_afresh(folder: Path, key: str, keep: tuple[str, ...] = ()) -> None:
+    """Empty the folder (all but the entries named in `keep`, such as a lock file held open) and mark it as
+    belonging to this fingerprint."""
     if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+        for entry in folder.iterdir():
+            if entry.name in keep:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / MARKER).write_text(key)

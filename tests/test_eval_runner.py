@@ -11,7 +11,7 @@ import lingshu.eval.loaders  # noqa: F401
 from lingshu.eval.backends import Request
 from lingshu.eval.backends.hf import HFBackend
 from lingshu.eval.benchmark import discover, read_benchmark, select
-from lingshu.eval.loaders.mcq_jsonl import split_inline_options
+from lingshu.eval.loaders.choices import split_inline_options
 from lingshu.eval.prompts import with_images
 from lingshu.eval.runner import generate, predictions_file, read_predictions, summarise
 
@@ -124,7 +124,52 @@ def test_cli_scores_a_saved_checkpoint_and_prints_a_table(mini_repo, repo, tmp_p
     assert "vqa_rad" in printed and "95% CI" in printed
     suite = json.loads((out / "metrics.json").read_text())
     assert set(suite["benchmarks"]) == {"vqa_rad", "medqa"} and suite["benchmarks"]["medqa"]["n"] == 6
-    assert main(["eval", "--rescore", "--out", str(out), "--benchmarks", "medqa", "--limit", "6"]) == 0
+    written = {path: path.read_bytes() for path in out.rglob("metrics.json")}
+    assert main(["eval", "--rescore", "--out", str(out), "--benchmarks", "medqa", "--limit", "6", "--root", str(repo),
+                 "--protocol", "medevalkit"]) == 0
+    assert f"rescored metrics: {out / 'metrics_rescored_medevalkit.json'}" in capsys.readouterr().out
+    assert {path: path.read_bytes() for path in out.rglob("metrics.json")} == written, "the rescored run's files stay"
+    rescored = json.loads((out / "medqa/metrics_rescored_medevalkit.json").read_text())
+    assert rescored["protocol"] == "medevalkit" and rescored["n"] == 6
+    assert set(json.loads((out / "metrics_rescored_medevalkit.json").read_text())["benchmarks"]) == {"medqa"}
+
+
+def test_group_averages_name_the_macro_and_the_question_weighted_one():
+    from lingshu.eval.runner import group_averages
+
+    results = [{"benchmark": "a", "group": "g", "score": 50.0, "n": 10}, {"benchmark": "b", "group": "g", "score": 90.0, "n": 30},
+               {"benchmark": "c", "group": "h", "score": 20.0, "n": 0}]
+    averages = group_averages(results)
+    assert averages["g"] == {"macro": 70.0, "weighted": 80.0, "n": 40, "benchmarks": ["a", "b"]}
+    assert averages["h"]["weighted"] == averages["h"]["macro"] == 20.0
+
+
+def test_cli_all_runs_the_benchmarks_whose_data_is_present_and_lists_the_rest(mini_repo, repo, tmp_path, capsys):
+    import shutil
+
+    from lingshu.cli import main
+
+    root, out = tmp_path / "root", tmp_path / "eval"
+    for bench in ("medqa", "pubmedqa"):
+        for path in {discover()[bench].path, *discover()[bench].options.values()}:
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(repo / path, root / path)
+    assert main(["eval", "--model", str(mini_repo / "models/base"), "--benchmarks", "all", "--limit", "3", "--out", str(out),
+                 "--root", str(root), "--max-new-tokens", "2"]) == 0
+    printed = capsys.readouterr().out
+    suite = json.loads((out / "metrics.json").read_text())
+    assert set(suite["benchmarks"]) == {"medqa", "pubmedqa"}
+    for name in set(discover()) - {"medqa", "pubmedqa"}:
+        assert f"skipped {name}: no data at {root / discover()[name].path}" in printed
+    text_qa = suite["group_averages"]["text_qa"]
+    scores = [suite["benchmarks"][b] for b in ("medqa", "pubmedqa")]
+    assert sorted(text_qa["benchmarks"]) == ["medqa", "pubmedqa"] and text_qa["n"] == 6
+    assert text_qa["weighted"] == pytest.approx(sum(s["score"] * s["n"] for s in scores) / sum(s["n"] for s in scores))
+    assert text_qa["macro"] == suite["groups"]["text_qa"] == pytest.approx(sum(s["score"] for s in scores) / 2)
+    assert "text_qa (weighted)" in printed and "text_qa (macro)" in printed
+    with pytest.raises(SystemExit, match="none of the selected benchmarks can run: vqa_rad: no data at"):
+        main(["eval", "--model", str(mini_repo / "models/base"), "--benchmarks", "vqa_rad", "--available",
+              "--out", str(tmp_path / "none"), "--root", str(root)])
 
 
 def test_report_generation_is_scored_with_report_metrics(tmp_path):

@@ -48,6 +48,25 @@ def test_short_answer_normalisation():
     assert extract_short("<think>x</think> Axial plane!") == "axial plane"
 
 
+@pytest.mark.parametrize("answer", ["A", "a.", "(A)", "The"])
+def test_an_answer_that_is_only_an_article_is_kept_not_unparsed(answer):
+    from lingshu.eval.score import score_record
+
+    kept = answer.strip("().").lower()
+    assert normalise(answer) == kept and extract_short(answer) == kept
+    record = {"kind": "open", "response": answer, "answer": answer}
+    assert score_record(record, "strict") | {"f1": None, "recall": None} == {"extracted": kept, "correct": True,
+                                                                              "parsed": True, "f1": None, "recall": None}
+    assert score_record(record | {"response": "B"}, "strict")["correct"] is False
+    assert score_record(record | {"kind": "closed"}, "strict")["correct"] is True
+
+
+def test_articles_beside_other_words_are_still_dropped():
+    assert normalise("A mass in the lung") == "mass in lung"
+    assert normalise("Region A") == "region"  # unchanged: only an answer made of articles alone keeps them
+    assert extract_choice("The answer is a drug: warfarin.", OPTIONS) == "D"
+
+
 def test_token_f1_and_recall():
     assert token_f1("left lung", "left lung") == 1.0
     assert token_f1("left", "left lung") == pytest.approx(2 / 3)

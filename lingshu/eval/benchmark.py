@@ -1,23 +1,29 @@
 """Benchmarks as data: one YAML file each, found by its `name:`, loaded into `EvalItem`s.
 
 Adding a benchmark means adding a YAML file under lingshu/eval/benchmarks/ (or a folder passed with
-`--benchmark-dir`), plus a loader function only when its source format is new. Generic code never
+`--benchmark-dir`), plus a loader only when its source format is new. A loader lists the layouts it reads
+(lingshu.eval.layouts); the YAML's `format:` names one, or the files at `path` decide. Generic code never
 branches on a benchmark's name: the YAML's `task` picks prompts and extractors, `breakdown` names the
 item fields to report accuracy by, `group` puts it in a suite.
+
+Loaders list every item with its id but leave its images to `EvalItem.fetch`, so that a `limit` sample
+reads (and, for images embedded in parquet or arrow, decodes) the images of the chosen items only.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
+from lingshu.eval.layouts import Layout, choose
 from lingshu.io import read_yaml_mapping
 
 BUILTIN_DIR = Path(__file__).parent / "benchmarks"
 TASKS = ("mcq", "vqa", "report")
-LOADERS: dict[str, Callable[["Benchmark", Path], Iterator["EvalItem"]]] = {}
+LOADERS: dict[str, list[Layout]] = {}
+ALL = "all"  # selects every benchmark
 
 
 @dataclass
@@ -32,6 +38,11 @@ class EvalItem:
     context: str | None = None
     answer_type: str | None = None  # CLOSED / OPEN where the dataset says so
     fields: dict[str, Any] = field(default_factory=dict)
+    fetch: Callable[[], list[Path]] | None = field(default=None, repr=False, compare=False)  # images, when asked
+
+    def ready(self) -> "EvalItem":
+        """The item with its images on disk: those a loader left to `fetch` are read (and checked) now."""
+        return self if self.fetch is None else replace(self, images=self.fetch(), fetch=None)
 
 
 @dataclass
@@ -46,13 +57,31 @@ class Benchmark:
     split: str = "test"
     options: dict = field(default_factory=dict)
     breakdown: list[str] = field(default_factory=list)
+    format: str = ""  # one of the loader's layouts; empty: recognised from the files at `path`
     source_file: str = ""
 
-    def items(self, root: Path, limit: int = 0) -> list[EvalItem]:
-        """The benchmark's items in file order; with `limit`, a fixed sample of that many (see `sample`)."""
+    def data(self, root: Path) -> Path:
+        """root/path, which must exist; the error says which YAML key names it."""
+        path = Path(root) / self.path
+        if not path.exists():
+            raise FileNotFoundError(f"{self.name}: data {path} not found (from `path:` in {self.source_file or 'its YAML'}; "
+                                    f"download it there, point `--data {self.name}=PATH` at your copy, or change `path:`)")
+        return path
+
+    def available(self, root: Path) -> bool:
+        return (Path(root) / self.path).exists()
+
+    def layout(self, root: Path) -> Layout:
+        """The layout its data is in (`format:`, or recognised from the files)."""
         if self.loader not in LOADERS:
             raise ValueError(f"{self.source_file}: loader {self.loader!r} is not one of {sorted(LOADERS)}")
-        return sample(list(LOADERS[self.loader](self, root)), limit)
+        return choose(self, self.data(root), LOADERS[self.loader])
+
+    def items(self, root: Path, limit: int = 0) -> list[EvalItem]:
+        """The benchmark's items in file order; with `limit`, a fixed sample of that many (see `sample`), of which
+        only the chosen ones read their images."""
+        candidates = list(self.layout(root).read(self, Path(root), self.data(root)))
+        return [item.ready() for item in sample(candidates, limit)]
 
 
 def sample(items: list[EvalItem], limit: int) -> list[EvalItem]:
@@ -69,11 +98,9 @@ def sample(items: list[EvalItem], limit: int) -> list[EvalItem]:
     return [item for i, item in enumerate(items) if i in chosen]
 
 
-def register(name: str):
-    def wrap(fn):
-        LOADERS[name] = fn
-        return fn
-    return wrap
+def register(name: str, layouts: list[Layout]) -> None:
+    """Make a loader (the layouts it reads, most usual first) available to YAMLs as `loader: name`."""
+    LOADERS[name] = layouts
 
 
 def read_benchmark(path: Path) -> Benchmark:
@@ -101,14 +128,17 @@ def discover(extra_dirs: list[Path] = ()) -> dict[str, Benchmark]:
 
 
 def select(names: list[str], extra_dirs: list[Path] = ()) -> list[Benchmark]:
+    """Benchmarks by name or group (`all`: every one), each once, in the order named."""
     known = discover(extra_dirs)
     groups = {b.group for b in known.values()}
     chosen: list[Benchmark] = []
     for name in names:
-        if name in known:
+        if name == ALL:
+            chosen += list(known.values())
+        elif name in known:
             chosen.append(known[name])
         elif name in groups:
             chosen += [b for b in known.values() if b.group == name]
         else:
-            raise ValueError(f"unknown benchmark or group {name!r}; known: {sorted(known)} / groups {sorted(groups)}")
+            raise ValueError(f"unknown benchmark or group {name!r}; known: {sorted(known)} / groups {sorted(groups)} / {ALL}")
     return list({b.name: b for b in chosen}.values())

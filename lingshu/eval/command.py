@@ -4,10 +4,14 @@
     lingshu eval --model Qwen/Qwen2.5-VL-7B-Instruct --benchmarks text_qa --limit 100 --protocol medevalkit
     lingshu eval --model models/instruct --benchmarks image_grounding --controls blank-image --out /tmp/look
     lingshu eval --rescore --out eval/instruct --benchmarks vqa_rad --protocol medevalkit   # no model needed
+    lingshu eval --model models/instruct --benchmarks all --out eval/all   # every benchmark whose data is here
 
 Benchmarks are YAML files (lingshu/eval/benchmarks/, plus --benchmark-dir); a group name (e.g.
-text_qa) selects all its benchmarks. Predictions go to OUT/<benchmark>/predictions.jsonl as they are
-made; rerunning the same command continues where a killed run stopped.
+text_qa) selects all its benchmarks, `all` every one (those without data are skipped and listed).
+Predictions go to OUT/<benchmark>/predictions.jsonl as they are made; rerunning the same command
+continues where a killed run stopped. OUT is reused only by the model and settings that made it (else
+the run stops; --fresh discards them) and is locked while a run writes it. --rescore writes
+metrics_rescored_<protocol>.json beside each metrics.json, never over it.
 """
 
 from __future__ import annotations
@@ -42,73 +46,149 @@ def add_parser(commands) -> None:
                         help="vllm backend: longest prompt + answer to reserve cache for (default: the model's own)")
     parser.add_argument("--benchmark-dir", type=Path, action="append", default=[], help="extra folder of benchmark YAMLs")
     parser.add_argument("--root", type=Path, default=Path("."), help="folder benchmark paths are relative to")
+    parser.add_argument("--data", action="append", default=[], metavar="NAME=PATH",
+                        help="read benchmark NAME from PATH (relative to --root) instead of its YAML's `path:`, in any "
+                             "layout its loader reads (repeatable)")
     parser.add_argument("--judge-model", help="judge open answers with this model on an OpenAI-compatible server")
     parser.add_argument("--judge-base-url", help="judge server URL (default: $OPENAI_BASE_URL); key from $OPENAI_API_KEY")
     parser.add_argument("--controls", default="",
                         help="image controls, comma-separated: blank-image (each image replaced by a black one of its "
                              "size) and/or text-only (no image); benchmarks with images are answered again under "
                              "each and real - control is reported with a paired CI (default: none)")
-    parser.add_argument("--rescore", action="store_true", help="score existing predictions only (no model)")
+    parser.add_argument("--rescore", action="store_true",
+                        help="score existing predictions only (no model); writes metrics_rescored_<protocol>.json "
+                             "beside each metrics.json, which is left as it is")
+    parser.add_argument("--fresh", action="store_true",
+                        help="discard predictions in --out that another model or other settings made, instead of "
+                             "stopping (predictions of this model and settings are always resumed)")
+    parser.add_argument("--available", action="store_true",
+                        help="evaluate the selected benchmarks whose data is present, list the others as skipped "
+                             "(implied by --benchmarks all)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
     from rich.console import Console
     from tqdm import tqdm
 
     import lingshu.eval.loaders  # noqa: F401  (registers the loaders)
     from lingshu.eval.backends import make_backend
-    from lingshu.eval.benchmark import select
+    from lingshu.eval.benchmark import ALL, select
     from lingshu.eval.config import EvalConfig
     from lingshu.eval.controls import parse_controls
+    from lingshu.eval.outdir import SETTINGS, FolderBusy, FolderTaken, claim, locked, run_key
+    from lingshu.eval.runner import METRICS, rescored_name
     from lingshu.eval.suite import SuiteRun, evaluate_suite
 
-    benches = select([n.strip() for n in args.benchmarks.split(",") if n.strip()], args.benchmark_dir)
+    names = [n.strip() for n in args.benchmarks.split(",") if n.strip()]
+    benches = with_data_paths(select(names, args.benchmark_dir), args.data)
+    skipped = {}
+    if args.available or ALL in names:
+        benches, skipped = split_available(benches, args.root, args.out if args.rescore else None)
     if not args.rescore and not args.model:
         raise SystemExit("lingshu eval: --model is required unless --rescore")
     try:
         controls = parse_controls(args.controls)
     except ValueError as exc:
         raise SystemExit(f"lingshu eval: --controls: {exc}") from None
-    options = EvalConfig(backend=args.backend, dtype=args.dtype, max_new_tokens=args.max_new_tokens,
-                         tensor_parallel_size=args.tensor_parallel_size,
-                         gpu_memory_utilization=args.gpu_memory_utilization,
-                         max_model_len=args.max_model_len).backend_options()
+    config = EvalConfig(backend=args.backend, protocol=args.protocol, dtype=args.dtype, max_new_tokens=args.max_new_tokens,
+                        tensor_parallel_size=args.tensor_parallel_size, gpu_memory_utilization=args.gpu_memory_utilization,
+                        max_model_len=args.max_model_len)
+    options = config.backend_options()
     if args.backend == "openai" and args.base_url:
         options["base_url"] = args.base_url
-    backend = None if args.rescore else make_backend(args.backend, args.model, **options)
-    judge = None
-    if args.judge_model:
-        from lingshu.eval.judge import LLMJudge
-
-        judge_backend = make_backend("openai", args.judge_model, max_new_tokens=4,
-                                     **({"base_url": args.judge_base_url} if args.judge_base_url else {}))
-        judge = LLMJudge(judge_backend, args.judge_model, args.out / "judge_cache.jsonl")
     bars: list = []
 
     def progress(label: str, total: int):
         bars.append(tqdm(total=total, desc=label, unit="q"))
         return bars[-1].update
 
-    run_settings = SuiteRun(root=args.root, protocol=args.protocol, batch_size=args.batch_size, limit=args.limit,
-                            controls=controls, judge=judge, progress=progress)
-    results, suite = evaluate_suite(benches, backend, args.out, run_settings)
+    try:
+        with locked(args.out):
+            backend = None
+            if not args.rescore:
+                settings = {k: v for k, v in asdict(config).items() if k in SETTINGS} | (
+                    {"base_url": options["base_url"]} if "base_url" in options else {})
+                claim(args.out, run_key(args.model, settings), {"model": args.model, **settings}, args.fresh)
+                backend = make_backend(args.backend, args.model, **options)
+            judge = _judge(args, make_backend)
+            metrics_name = rescored_name(args.protocol, judge is not None) if args.rescore else METRICS
+            run_settings = SuiteRun(root=args.root, protocol=args.protocol, batch_size=args.batch_size, limit=args.limit,
+                                    controls=controls, judge=judge, progress=progress, metrics_name=metrics_name)
+            results, suite = evaluate_suite(benches, backend, args.out, run_settings)
+    except (FolderBusy, FolderTaken) as exc:
+        raise SystemExit(f"lingshu eval: {exc}") from None
     for bar in bars:
         bar.close()
     Console().print(results_table(f"{args.model or args.out} ({args.protocol})", results, suite))
     if judge is not None:
         print(f"judge {args.judge_model}: {judge.asked} new verdicts asked, {judge.errors} judge errors "
               f"(samples with a judge error keep their exact-match score)")
+    if args.rescore:
+        print(f"rescored metrics: {args.out / metrics_name} and {args.out}/<benchmark>/{metrics_name} "
+              f"(the {METRICS} files of the run are unchanged)")
+    for name, why in skipped.items():
+        print(f"skipped {name}: {why}")
     return 0
 
 
+def _judge(args: argparse.Namespace, make_backend):
+    if not args.judge_model:
+        return None
+    from lingshu.eval.judge import LLMJudge
+
+    judge_backend = make_backend("openai", args.judge_model, max_new_tokens=4,
+                                 **({"base_url": args.judge_base_url} if args.judge_base_url else {}))
+    return LLMJudge(judge_backend, args.judge_model, args.out / "judge_cache.jsonl")
+
+
+def split_available(benches: list, root: Path, predictions_in: Path | None = None) -> tuple[list, dict[str, str]]:
+    """(the benchmarks whose data is under `root`, and, when rescoring, whose predictions are in `predictions_in`;
+    the others by name with why they are skipped). None left is an error that lists them."""
+    from lingshu.eval.runner import predictions_file
+
+    kept, skipped = [], {}
+    for bench in benches:
+        if not bench.available(root):
+            skipped[bench.name] = f"no data at {Path(root) / bench.path}"
+        elif predictions_in is not None and not predictions_file(predictions_in, bench.name).is_file():
+            skipped[bench.name] = f"no predictions at {predictions_file(predictions_in, bench.name)}"
+        else:
+            kept.append(bench)
+    if not kept:
+        raise SystemExit("lingshu eval: none of the selected benchmarks can run: "
+                         + "; ".join(f"{name}: {why}" for name, why in skipped.items()))
+    if skipped:
+        print(f"skipping {len(skipped)} benchmark(s), listed at the end: {', '.join(skipped)}")
+    return kept, skipped
+
+
+def with_data_paths(benches: list, pairs: list[str]) -> list:
+    """The benchmarks with the `--data NAME=PATH` overrides applied; a NAME not selected is an error."""
+    from dataclasses import replace
+
+    paths = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise SystemExit(f"lingshu eval: --data {pair!r}: expected NAME=PATH")
+        paths[name.strip()] = path.strip()
+    unknown = sorted(set(paths) - {b.name for b in benches})
+    if unknown:
+        raise SystemExit(f"lingshu eval: --data names {', '.join(unknown)}, which --benchmarks does not select")
+    return [replace(b, path=paths[b.name]) if b.name in paths else b for b in benches]
+
+
 def results_table(title: str, results: list[dict], suite: dict):
-    """The printed table: one row per benchmark (and per image control, with real − control), then group averages."""
+    """The printed table: one row per benchmark (and per image control, with real − control), then each group's
+    macro average and its average weighted by questions."""
     from rich.table import Table
 
     table = Table(title=title)
     for column in ("benchmark", "n", "score %", "95% CI", "parse fail %", "real − control (95% CI)"):
-        table.add_column(column, justify="left" if column == "benchmark" else "right")
+        table.add_column(column, justify="left" if column == "benchmark" else "right", no_wrap=column == "benchmark")
     for r in results:
         name = r["benchmark"] + (" (ROUGE-L)" if r["headline"] == "rouge_l" else "")
         table.add_row(name, str(r["n"]), f"{r['score']:.1f}", f"{r['ci_low']:.1f}-{r['ci_high']:.1f}",
@@ -118,6 +198,7 @@ def results_table(title: str, results: list[dict], suite: dict):
             table.add_row(f"  {control}", str(c["n"]), f"{c['score']:.1f}", f"{c['ci_low']:.1f}-{c['ci_high']:.1f}",
                           f"{c['parse_fail_rate']:.1f}",
                           f"{gap['delta']:+.1f} ({gap['ci_low']:+.1f}, {gap['ci_high']:+.1f})")
-    for group, average in suite["groups"].items():
-        table.add_row(f"[b]{group} (macro)[/b]", "", f"{average:.1f}", "", "", "")
+    for group, average in suite["group_averages"].items():
+        table.add_row(f"[b]{group} (macro)[/b]", "", f"{average['macro']:.1f}", "", "", "")
+        table.add_row(f"[b]{group} (weighted)[/b]", str(average["n"]), f"{average['weighted']:.1f}", "", "", "")
     return table

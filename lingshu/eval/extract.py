@@ -5,7 +5,8 @@ and when it wraps a final answer in `\\boxed{}` or `<answer>...</answer>` only t
 - multiple choice: a bare letter in any common form ("B", "B.", "(B)", "Option B", "The answer is B",
   "**B**") -> else the one option whose text the response contains -> else UNPARSED;
 - yes/no: exactly one of the whole words yes / no -> else UNPARSED;
-- short answers: the normalised text (lowercase, no punctuation or articles, number words as digits).
+- short answers: the normalised text (lowercase, no punctuation or articles, number words as digits;
+  an answer that is only an article, such as the letter "A", is kept).
 UNPARSED is scored wrong and counted in the parse-fail rate; nothing is ever guessed.
 """
 
@@ -39,10 +40,13 @@ def final_answer(response: str | None) -> str:
 
 
 def normalise(text: str) -> str:
+    """Lowercase, punctuation as spaces, number words as digits, articles dropped, except when the text is
+    nothing but articles: a one-letter answer "A" (a label in the image, an option named by the question) is
+    kept, not emptied to UNPARSED."""
     text = text.lower().replace("\n", " ")
     text = text.translate(str.maketrans({c: " " for c in string.punctuation}))
-    words = [_NUMBERS.get(w, w) for w in text.split() if w not in _ARTICLES]
-    return " ".join(words)
+    words = [_NUMBERS.get(w, w) for w in text.split()]
+    return " ".join([w for w in words if w not in _ARTICLES] or words)
 
 
 def _letter_patterns(letters: str) -> list[re.Pattern]:

@@ -5,7 +5,7 @@ Each answered item is appended to `<out>/<benchmark>/predictions.jsonl` as soon 
 unchanged, so a killed run loses at most one batch and never duplicates a line. Scoring reads only the
 predictions file, so `rescore` needs no model. Per benchmark: accuracy (for report generation: ROUGE-L,
 plus BLEU-1..4, METEOR and CIDEr on full reports and on findings) with a bootstrap CI, breakdowns by
-the YAML's fields, parse-fail rate; a suite file adds each group's macro average.
+the YAML's fields, parse-fail rate; a suite file adds each group's macro and question-weighted averages.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from lingshu.eval.backends import Request
 from lingshu.eval.benchmark import Benchmark, EvalItem
 from lingshu.eval.metrics import mean_with_ci
 from lingshu.eval.score import score_record
-from lingshu.fingerprint import is_marked, mark_afresh
 from lingshu.io import atomic_write_json
+
+METRICS = "metrics.json"
 
 
 def build_prompt(bench: Benchmark, item: EvalItem, protocol: str) -> tuple[str, str]:
@@ -65,17 +66,6 @@ def _append(path: Path, records: list[dict]) -> None:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
         out.flush()
         os.fsync(out.fileno())
-
-
-def start_or_resume(out_dir: Path, key: str) -> bool:
-    """Keep earlier predictions only if they were made for the same model and settings (`key`).
-
-    Returns True when resuming. A stale folder (another checkpoint's weights, other settings) is emptied.
-    """
-    if is_marked(out_dir, key):
-        return True
-    mark_afresh(out_dir, key)
-    return False
 
 
 def predictions_file(out_dir: Path, benchmark: str, control: str | None = None) -> Path:
@@ -170,20 +160,40 @@ def summarise(bench: Benchmark, path: Path, protocol: str, ids: set[str] | None 
     judged), also written as metrics.json beside it."""
     scored, judge_report = score_file(path, protocol, ids, judge)
     metrics = benchmark_metrics(bench, scored, protocol, judge_report)
-    atomic_write_json(path.parent / "metrics.json", metrics)
+    atomic_write_json(path.parent / METRICS, metrics)
     return metrics
 
 
 SUMMARY_KEYS = ("score", "ci_low", "ci_high", "n", "parse_fail_rate")
 
 
-def suite_summary(results: list[dict], out_dir: Path) -> dict:
-    """Per-benchmark scores (with their image controls, where run) plus each group's macro average."""
-    groups: dict[str, list[float]] = defaultdict(list)
+def rescored_name(protocol: str, judged: bool) -> str:
+    """The metrics file a rescoring writes beside each metrics.json, named after what it rescored with."""
+    return f"metrics_rescored_{protocol}{'_judged' if judged else ''}.json"
+
+
+def group_averages(results: list[dict]) -> dict[str, dict]:
+    """Per group: the `macro` average (each benchmark counts once) and the `weighted` one (each question counts
+    once: benchmarks weighted by their number of questions), with the questions and benchmarks behind them."""
+    members: dict[str, list[dict]] = defaultdict(list)
     for r in results:
-        groups[r["group"]].append(r["score"])
+        members[r["group"]].append(r)
+    out = {}
+    for group, rs in sorted(members.items()):
+        n = sum(r["n"] for r in rs)
+        macro = sum(r["score"] for r in rs) / len(rs)
+        out[group] = {"macro": macro, "weighted": sum(r["score"] * r["n"] for r in rs) / n if n else macro, "n": n,
+                      "benchmarks": [r["benchmark"] for r in rs]}
+    return out
+
+
+def suite_summary(results: list[dict], out_dir: Path, name: str = METRICS) -> dict:
+    """Per-benchmark scores (with their image controls, where run) plus each group's averages: `group_averages`
+    names both the macro and the question-weighted one; `groups` repeats the macro one, the figure earlier
+    suite files (and the report) read."""
     benchmarks = {r["benchmark"]: {k: r[k] for k in SUMMARY_KEYS} | ({"controls": r["controls"]} if r.get("controls") else {})
                   for r in results}
-    suite = {"benchmarks": benchmarks, "groups": {g: sum(v) / len(v) for g, v in sorted(groups.items())}}
-    atomic_write_json(out_dir / "metrics.json", suite)
+    averages = group_averages(results)
+    suite = {"benchmarks": benchmarks, "groups": {g: a["macro"] for g, a in averages.items()}, "group_averages": averages}
+    atomic_write_json(out_dir / name, suite)
     return suite

@@ -2,7 +2,8 @@
 
 `stages/evaluate.py` is only its argument parser; `lingshu eval` runs the same suite (lingshu/eval/suite.py)
 for any model. A killed run resumes from its predictions; predictions made for other weights or settings
-are discarded (the fingerprint), not reused.
+are discarded (the fingerprint, lingshu/eval/outdir.py, which `lingshu eval` checks too), not reused, and
+the folder is locked while the stage writes it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 from lingshu.checkpoints import checkpoint_path
-from lingshu.fingerprint import fingerprint
 from lingshu.io import atomic_write_bytes, atomic_write_json
 from lingshu.tracking import log_artifact, set_tags, stage_run
 
@@ -25,20 +25,20 @@ def run_eval_stage(checkpoint: str, cfg, tracking, repo: Path) -> tuple[list[dic
     from lingshu.eval.backends import make_backend
     from lingshu.eval.benchmark import select
     from lingshu.eval.controls import parse_controls
-    from lingshu.eval.runner import start_or_resume
+    from lingshu.eval.outdir import SETTINGS, locked, run_key, start_or_resume
     from lingshu.eval.suite import SuiteRun, evaluate_suite, flat_metrics
 
     model_dir = checkpoint_path(repo, checkpoint)
     out = repo / cfg.out_dir / checkpoint
-    settings = {k: v for k, v in asdict(cfg).items() if k in ("protocol", "backend", "max_new_tokens", "dtype")}
+    settings = {k: v for k, v in asdict(cfg).items() if k in SETTINGS}
     options = cfg.backend_options()  # a setting the backend cannot take fails here, before any run is opened
     run = SuiteRun(root=repo, protocol=cfg.protocol, batch_size=cfg.batch_size, limit=cfg.limit,
                    controls=parse_controls(list(cfg.controls)))
     benches = select(list(cfg.benchmarks))
     inputs = [str(model_dir.relative_to(repo)), *sorted({b.path for b in benches})]
-    with stage_run(f"evaluate@{checkpoint}", cfg, tracking, inputs, "evaluation"):
+    with stage_run(f"evaluate@{checkpoint}", cfg, tracking, inputs, "evaluation"), locked(out):
         set_tags({"lingshu.checkpoint": checkpoint})
-        resumed = start_or_resume(out, fingerprint(settings, model_dir))
+        resumed = start_or_resume(out, run_key(str(model_dir), settings))
         backend = make_backend(cfg.backend, str(model_dir), **options)
         results, suite = evaluate_suite(benches, backend, out, run)
         atomic_write_json(repo / cfg.metrics_dir / f"{checkpoint}.json", suite)

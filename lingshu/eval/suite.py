@@ -4,7 +4,8 @@ For each benchmark: answer its items (a fixed sample of `limit`, benchmark.sampl
 control answer the items that have images again under that control and pair each question's real score
 with its control score. The paired difference real − control, with a bootstrap interval over the
 questions, is the benchmark's measure of how much its answers depend on the image. Everything lands in
-`<out>/<benchmark>/metrics.json` and the suite's `<out>/metrics.json`.
+`<out>/<benchmark>/metrics.json` and the suite's `<out>/metrics.json` (a rescoring names its own file,
+`metrics_rescored_<protocol>.json`, so that it never overwrites the run it rescored).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Callable
 
 from lingshu.eval.benchmark import Benchmark
 from lingshu.eval.controls import control_items
-from lingshu.eval.runner import SUMMARY_KEYS, benchmark_metrics, generate, predictions_file, score_file, suite_summary
+from lingshu.eval.runner import METRICS, SUMMARY_KEYS, benchmark_metrics, generate, predictions_file, score_file, suite_summary
 from lingshu.io import atomic_write_json
 from lingshu.stats.paired import paired_bootstrap
 
@@ -24,7 +25,8 @@ Progress = Callable[[str, int], Callable[[int], None]]  # (label, total) -> adva
 
 @dataclass
 class SuiteRun:
-    """How to run: the benchmarks' data root, protocol, batching, item limit, controls and an optional judge."""
+    """How to run: the benchmarks' data root, protocol, batching, item limit, controls, an optional judge, and the
+    name of the metrics files it writes."""
 
     root: Path
     protocol: str = "strict"
@@ -33,6 +35,7 @@ class SuiteRun:
     controls: list[str] = field(default_factory=list)
     judge: object | None = None
     progress: Progress | None = None
+    metrics_name: str = METRICS
 
 
 def _answer(bench: Benchmark, items: list, backend, path: Path, run: SuiteRun, label: str) -> None:
@@ -58,25 +61,26 @@ def evaluate_benchmark(bench: Benchmark, backend, out: Path, run: SuiteRun) -> d
         _answer(bench, controlled, backend, control_path, run, f"{bench.name} ({control})")
         control_scored, control_judged = score_file(control_path, run.protocol, {i.id for i in controlled}, run.judge)
         control_metrics = benchmark_metrics(bench, control_scored, run.protocol, control_judged)
-        atomic_write_json(control_path.parent / "metrics.json", control_metrics)
+        atomic_write_json(control_path.parent / run.metrics_name, control_metrics)
         control_scores = {r["id"]: float(r["correct"]) for r in control_scored}
         delta = paired_bootstrap(control_scores, {i: real[i] for i in control_scores})
         metrics.setdefault("controls", {})[control] = {k: control_metrics[k] for k in SUMMARY_KEYS} | {
             "real_minus_control": {"delta": delta.delta, "ci_low": delta.ci_low, "ci_high": delta.ci_high,
                                    "n": delta.n, "significant": delta.significant}}
     metrics["ids"] = [item.id for item in items]  # the questions asked: what the report pairs, without the data
-    atomic_write_json(path.parent / "metrics.json", metrics)
+    atomic_write_json(path.parent / run.metrics_name, metrics)
     return metrics
 
 
 def evaluate_suite(benches: list[Benchmark], backend, out: Path, run: SuiteRun) -> tuple[list[dict], dict]:
-    """Every benchmark's metrics and the suite summary (written to `<out>/metrics.json`)."""
+    """Every benchmark's metrics and the suite summary (written to `<out>/<run.metrics_name>`)."""
     results = [evaluate_benchmark(bench, backend, out, run) for bench in benches]
-    return results, suite_summary(results, out)
+    return results, suite_summary(results, out, run.metrics_name)
 
 
 def flat_metrics(results: list[dict], suite: dict) -> dict[str, float]:
-    """MLflow names: `<benchmark>/accuracy|ci_low|ci_high|parse_fail_rate`, `<benchmark>/<control>/...`, `group/<g>`."""
+    """MLflow names: `<benchmark>/accuracy|ci_low|ci_high|parse_fail_rate`, `<benchmark>/<control>/...`,
+    `group/<g>` (the macro average) and `group/<g>/weighted` (weighted by questions)."""
     flat: dict[str, float] = {}
     for r in results:
         name = r["benchmark"]
@@ -87,4 +91,5 @@ def flat_metrics(results: list[dict], suite: dict) -> dict[str, float]:
             flat |= {f"{name}/{control}/accuracy": c["score"], f"{name}/{control}/real_minus_control": gap["delta"],
                      f"{name}/{control}/real_minus_control_ci_low": gap["ci_low"],
                      f"{name}/{control}/real_minus_control_ci_high": gap["ci_high"]}
-    return flat | {f"group/{g}": v for g, v in suite["groups"].items()}
+    flat |= {f"group/{g}": v for g, v in suite["groups"].items()}
+    return flat | {f"group/{g}/weighted": a["weighted"] for g, a in suite["group_averages"].items()}

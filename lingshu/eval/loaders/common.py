@@ -1,21 +1,22 @@
-"""Helpers shared by the benchmark loaders: clear errors for absent data, tables, embedded-image caching.
+"""Helpers shared by the benchmark loaders: clear errors for absent folders and images, embedded-image caching.
 
-Benchmark data is downloaded by the user under data/benchmarks/; when it is absent the loaders say which
-path they looked for (and which YAML names it) instead of failing deep inside a reader. Records that
-cannot be scored (hidden answers, empty reports, ...) are skipped and counted in one warning each.
+Benchmark data is downloaded by the user under data/benchmarks/; when a folder or image is absent the
+loaders say which path they looked for (and which YAML key names it) instead of failing deep inside a
+reader. Images are left to each item's `fetch` (checked or written to the cache only for the items a run
+keeps). Records that cannot be scored (hidden answers, empty reports, ...) are skipped and counted in one
+warning each.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 import logging
 import os
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable
 
 from lingshu.eval.benchmark import Benchmark
+from lingshu.eval.tables import Cell
 
 log = logging.getLogger("lingshu.eval.loaders")
 
@@ -23,23 +24,27 @@ _MAGIC = ((b"\x89PNG", ".png"), (b"\xff\xd8\xff", ".jpg"), (b"GIF8", ".gif"), (b
           (b"II*\x00", ".tif"), (b"MM\x00*", ".tif"))
 
 
-def _missing(bench: Benchmark, what: str, path: Path, key: str = "path") -> FileNotFoundError:
+def not_found(bench: Benchmark, what: str, path: Path, key: str = "path") -> FileNotFoundError:
     return FileNotFoundError(f"{bench.name}: {what} {path} not found (from `{key}:` in {bench.source_file or 'its YAML'}; "
                              f"download it there, or change `{key}:`)")
 
 
-def data_path(bench: Benchmark, root: Path, kind: str = "file") -> Path:
-    """root/bench.path, which must exist as a "file", a "folder", or either ("file or folder")."""
-    path = Path(root) / bench.path
-    exists = {"file": path.is_file, "folder": path.is_dir}.get(kind, path.exists)
-    if not exists():
-        raise _missing(bench, "data " + kind, path)
-    return path
+def data_folder(path: Path) -> Path:
+    """The folder a benchmark's image folders are relative to: `path` itself, or the folder of its file."""
+    return path if path.is_dir() else path.parent
+
+
+def subfolders_problem(path: Path, names: list[str], key: str) -> str | None:
+    """For a layout of one folder per name (subjects): what is amiss at `path`, or None."""
+    if not path.is_dir():
+        return "it is a file, this layout is a folder with one folder per subject"
+    absent = [name for name in names if not (path / name).is_dir()]
+    return f"no subject folder {', '.join(absent)} ({key})" if absent else None
 
 
 def folder(bench: Benchmark, path: Path, what: str, key: str = "path") -> Path:
     if not path.is_dir():
-        raise _missing(bench, what, path, key)
+        raise not_found(bench, what, path, key)
     return path
 
 
@@ -56,43 +61,9 @@ def image(bench: Benchmark, path: Path) -> Path:
     return path
 
 
-def parquet_files(bench: Benchmark, base: Path, split: str) -> list[Path]:
-    """The split's shards as the Hugging Face hub lays them out: `[data/]<split>-NNNNN-of-NNNNN*.parquet`."""
-    if base.is_file():
-        return [base]
-    files = sorted(base.glob(f"{split}-*.parquet")) + sorted(base.glob(f"data/{split}-*.parquet"))
-    if not files:
-        raise _missing(bench, f"{split} parquet shard ({split}-*.parquet) under", base)
-    return files
-
-
-def parquet_rows(files: Iterable[Path], columns: list[str] | None = None) -> Iterator[dict]:
-    import pyarrow.parquet as pq
-
-    for file in files:
-        reader = pq.ParquetFile(file)
-        names = [c for c in columns if c in reader.schema_arrow.names] if columns else None
-        for batch in reader.iter_batches(batch_size=64, columns=names):
-            yield from batch.to_pylist()
-
-
-def read_records(path: Path) -> list[dict]:
-    """A table as dicts: JSON (a list), JSON lines, CSV (header row) or parquet, chosen by suffix."""
-    suffix = path.suffix.lower()
-    if suffix == ".json":
-        records = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(records, list):
-            raise ValueError(f"{path}: expected a JSON list of records, got {type(records).__name__}")
-        return records
-    if suffix == ".jsonl":
-        with open(path, encoding="utf-8") as lines:
-            return [json.loads(line) for line in lines if line.strip()]
-    if suffix == ".csv":
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            return [{k: v for k, v in row.items() if k is not None} for row in csv.DictReader(handle)]
-    if suffix == ".parquet":
-        return list(parquet_rows([path]))
-    raise ValueError(f"{path}: unsupported table format {suffix!r} (json, jsonl, csv or parquet)")
+def image_files(bench: Benchmark, paths: list[Path]) -> Callable[[], list[Path]]:
+    """An item's `fetch` for image files: checked when the item is chosen, not while listing the split."""
+    return lambda: [image(bench, path) for path in paths]
 
 
 def image_cache(root: Path, bench: Benchmark) -> Path:
@@ -116,13 +87,28 @@ def cached_image(data: bytes, cache: Path) -> Path:
 
 
 def embedded_image(value, cache: Path) -> Path | None:
-    """A Hugging Face `Image` cell ({bytes, path}) written to the cache; None for an empty cell."""
+    """A Hugging Face `Image` cell's value ({bytes, path}, or raw bytes) written to the cache; None for an empty cell."""
     if value is None:
         return None
     data = value.get("bytes") if isinstance(value, dict) else value
     if not data:
         return None
     return cached_image(bytes(data), cache)
+
+
+def embedded_images(cells: list, cache: Path, where: str, required: bool = True) -> Callable[[], list[Path]]:
+    """An item's `fetch` for images embedded in its row: written to the cache when the item is chosen. With
+    `required`, an item whose cells are all empty is an error naming its row."""
+
+    def fetch() -> list[Path]:
+        values = [cell.read() if isinstance(cell, Cell) else cell for cell in cells]
+        flat = [x for v in values for x in (v if isinstance(v, list) else [v])]
+        found = [p for p in (embedded_image(v, cache) for v in flat) if p is not None]
+        if required and not found:
+            names = [cell.column for cell in cells if isinstance(cell, Cell)]
+            raise ValueError(f"{where}: no image bytes in field {', '.join(names) or 'image'}")
+        return found
+    return fetch
 
 
 def report_skipped(bench: Benchmark, counts: dict[str, int], total: int) -> None:

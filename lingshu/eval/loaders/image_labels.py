@@ -18,14 +18,16 @@ import hashlib
 import json
 import random
 import string
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
 from lingshu.eval.benchmark import Benchmark, EvalItem, register
-from lingshu.eval.loaders.vqa_rad import test_records
+from lingshu.eval.loaders.common import data_folder, image_files
+from lingshu.eval.loaders.vqa_rad import PUBLISHED, test_records
 
 
-def image_labels(bench: Benchmark, root: Path) -> dict[str, dict[str, str]]:
+def image_labels(bench: Benchmark, root: Path, path: Path) -> dict[str, dict[str, str]]:
     """Test image name -> {label type: value} from the release's fields and the MEVF modality split."""
     aliases = {kind: {str(k).lower(): str(v) for k, v in values.items()}
                for kind, values in bench.options.get("aliases", {}).items()}
@@ -36,7 +38,7 @@ def image_labels(bench: Benchmark, root: Path) -> dict[str, dict[str, str]]:
             modality[record["image_name"]] = aliases.get("modality", {}).get(value, value)
     labels: dict[str, dict[str, str]] = {}
     planes: dict[str, list[str]] = {}
-    for record in test_records(bench, root):
+    for record in test_records(bench, path):
         image = str(record["image_name"])
         found = labels.setdefault(image, {})
         if modality.get(image):
@@ -54,27 +56,25 @@ def image_labels(bench: Benchmark, root: Path) -> dict[str, dict[str, str]]:
     return labels
 
 
-def _choice(item_id: str, question: str, value: str, names: dict[str, str], max_options: int, image: Path,
-            kind: str) -> EvalItem:
+def _choice(item_id: str, question: str, value: str, names: dict[str, str], max_options: int, kind: str) -> EvalItem:
     """The label among up to `max_options - 1` other values of it, in a seeded order; the answer is its letter."""
     rng = random.Random(hashlib.sha256(item_id.encode()).hexdigest())
     others = sorted(v for v in names if v != value)
     options = [value, *rng.sample(others, min(max_options - 1, len(others)))]
     rng.shuffle(options)
-    return EvalItem(id=item_id, question=question, answer=string.ascii_uppercase[options.index(value)], images=[image],
+    return EvalItem(id=item_id, question=question, answer=string.ascii_uppercase[options.index(value)],
                     options={letter: names[v] for letter, v in zip(string.ascii_uppercase, options)},
                     fields={"label": kind, "value": value, "form": "choice"})
 
 
-@register("vqa_rad_image_labels")
-def load(bench: Benchmark, root: Path) -> Iterator[EvalItem]:
+def read(bench: Benchmark, root: Path, path: Path) -> Iterator[EvalItem]:
     """Per test image and label: an `open` question (answer: the label's name) and/or a `choice` one (a letter)."""
     names: dict[str, dict[str, str]] = bench.options["names"]
     questions: dict[str, dict[str, str]] = bench.options["questions"]  # form -> label type -> wording
     max_options = int(bench.options.get("max_options", 4))
-    image_dir = (root / bench.path).parent / bench.options.get("image_dir", "images")
+    image_dir = data_folder(path) / bench.options.get("image_dir", "images")
     items = []
-    for image, found in sorted(image_labels(bench, root).items()):
+    for image, found in sorted(image_labels(bench, root, path).items()):
         for kind, value in sorted(found.items()):
             if value not in names.get(kind, {}):
                 continue
@@ -83,11 +83,15 @@ def load(bench: Benchmark, root: Path) -> Iterator[EvalItem]:
                     continue
                 item_id = f"{image}:{kind}:{form}"
                 if form == "choice":
-                    items.append(_choice(item_id, wording[kind], value, names[kind], max_options, image_dir / image, kind))
+                    item = _choice(item_id, wording[kind], value, names[kind], max_options, kind)
                 elif form == "open":
-                    items.append(EvalItem(id=item_id, question=wording[kind], answer=names[kind][value],
-                                          images=[image_dir / image], answer_type="OPEN",
-                                          fields={"label": kind, "value": value, "form": "open"}))
+                    item = EvalItem(id=item_id, question=wording[kind], answer=names[kind][value], answer_type="OPEN",
+                                    fields={"label": kind, "value": value, "form": "open"})
                 else:
                     raise ValueError(f"{bench.source_file}: question form {form!r} is not open or choice")
+                item.fetch = image_files(bench, [image_dir / image])
+                items.append(item)
     yield from items
+
+
+register("vqa_rad_image_labels", [replace(PUBLISHED, read=read)])

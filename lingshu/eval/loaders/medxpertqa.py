@@ -1,9 +1,13 @@
-"""MedXpertQA as on the Hugging Face hub (`TsinghuaC3I/MedXpertQA`): `MM/test.jsonl`, `Text/test.jsonl`, `images/`.
+"""MedXpertQA (`TsinghuaC3I/MedXpertQA`): `MM/test.jsonl`, `Text/test.jsonl` and `images/` (from images.zip).
 
-Each line: id ("MM-26" / "Text-1"), question (ending with the choices as "Answer Choices: (A) ..."),
-options (a dict letter -> text: 5 for MM, 10 for Text), label (the letter), images (file names in
-`images.zip`; MM only), medical_task, body_system, question_type. The inline "Answer Choices" are cut
-from the question because the prompt lists `options` itself.
+Each record: id ("MM-26" / "Text-1"), question (ending with the choices as "Answer Choices: (A) ..."),
+options, label (the letter), images (MM only), medical_task, body_system, question_type. The hub's files
+(`published`, which MedEvalKit reads too) give options as a dict letter -> text, label as a letter and
+images as file names; the copy in the authors' GitHub repository (eval/data/medxpertqa/input) gives options
+as a list of {letter, content}, label as a one-letter list and images as {image_path}; other copies use
+`realidx`/`answer_idx`. All of these are read. `hf` is the same dataset as parquet/arrow shards or a
+save_to_disk folder. The inline "Answer Choices" are cut from the question because the prompt lists
+`options` itself. Images are looked up in `options.image_dir`, relative to the data file's folder.
 """
 
 from __future__ import annotations
@@ -12,25 +16,32 @@ from pathlib import Path
 from typing import Iterator
 
 from lingshu.eval.benchmark import Benchmark, EvalItem, register
-from lingshu.eval.loaders.common import data_path, image, read_records, relative
-from lingshu.eval.loaders.mcq_jsonl import split_inline_options
+from lingshu.eval.layouts import Layout, first_of
+from lingshu.eval.loaders.common import data_folder, image_files, relative
+from lingshu.eval.loaders.mcq import mcq_item
+from lingshu.eval.tables import HF_KINDS, TEXT_KINDS, open_table
+
+FIELDS = ("id|realidx", "question", "options", "label|answer_idx")
 
 
-@register("medxpertqa_jsonl")
-def load(bench: Benchmark, root: Path) -> Iterator[EvalItem]:
-    path = data_path(bench, root)
-    image_dir = relative(path.parent, bench.options.get("image_dir", "../images"))
-    for number, record in enumerate(read_records(path), 1):
-        options = {str(k): str(v) for k, v in (record.get("options") or {}).items() if v is not None}
-        letter = str(record["label"]).strip().upper()
-        if letter not in options:
-            raise ValueError(f"{path}:{number}: label {letter!r} is not among options {sorted(options)}")
-        yield EvalItem(
-            id=str(record["id"]),
-            question=split_inline_options(str(record["question"]))[0].strip(),
-            answer=letter,
-            options=options,
-            images=[image(bench, image_dir / name) for name in record.get("images") or []],
-            fields={"medical_task": record.get("medical_task"), "body_system": record.get("body_system"),
-                    "question_type": record.get("question_type")},
-        )
+def image_names(value, where: str) -> list[str]:
+    """File names from a list of names or of {image_path} records."""
+    names = [first_of(v, ("image_path", "path", "name"), where) if isinstance(v, dict) else v for v in value or []]
+    return [str(name) for name in names]
+
+
+def read(bench: Benchmark, root: Path, path: Path) -> Iterator[EvalItem]:
+    image_dir = relative(data_folder(path), bench.options.get("image_dir", "../images"))
+    for row in open_table(path, bench.split).rows():
+        fields = {k: row.record.get(k) for k in ("medical_task", "body_system", "question_type")}
+        item = mcq_item(row, str(first_of(row.record, ("id", "realidx"), row.where)), fields=fields)
+        item.fetch = image_files(bench, [image_dir / n for n in image_names(row.record.get("images"), row.where)])
+        yield item
+
+
+register("medxpertqa", [
+    Layout("published", "MM/test.jsonl or Text/test.jsonl (+ images/): id, question, options, label, images", read,
+           fields=FIELDS, kinds=TEXT_KINDS),
+    Layout("hf", "TsinghuaC3I/MedXpertQA as parquet/arrow shards or save_to_disk, the same fields (+ images/)", read,
+           fields=FIELDS, kinds=HF_KINDS),
+])

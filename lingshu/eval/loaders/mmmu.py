@@ -1,8 +1,10 @@
 """MMMU (Health & Medicine subjects) from the Hugging Face hub `MMMU/MMMU`: `<Subject>/<split>-*.parquet`.
 
-Columns: id, question (with "<image N>" placeholders), options (a Python-literal list as a string),
-explanation, image_1..image_7 ({bytes, path} or null), img_type, answer (a letter for multiple-choice),
-topic_difficulty, question_type ("multiple-choice" / "open"), subfield. Images are written once to
+Its authors publish it there and MedEvalKit loads it from there, so `hf` is the one layout: one folder per
+subject holding its parquet shards (or a save_to_disk folder per subject). Columns: id, question (with
+"<image N>" placeholders), options (a Python-literal list as a string), explanation, image_1..image_7
+({bytes, path} or null), img_type, answer (a letter for multiple-choice), topic_difficulty, question_type
+("multiple-choice" / "open"), subfield. Images are written once, for the items a run keeps, to
 `.cache/eval_images/<benchmark>/` and listed in index order, so the i-th image is "<image i>" of the text.
 
 The test split's answers are hidden ("?"): such records are skipped with a count rather than crashing
@@ -13,55 +15,58 @@ a count too.
 
 from __future__ import annotations
 
-import ast
 from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
 from lingshu.eval.benchmark import Benchmark, EvalItem, register
-from lingshu.eval.loaders.common import data_path, embedded_image, folder, image_cache, parquet_files, parquet_rows, report_skipped
+from lingshu.eval.layouts import Layout, need
+from lingshu.eval.loaders.choices import listed_options
+from lingshu.eval.loaders.common import embedded_images, folder, image_cache, report_skipped, subfolders_problem
+from lingshu.eval.tables import open_table
 
 SUBJECTS = ["Basic_Medical_Science", "Clinical_Medicine", "Diagnostics_and_Laboratory_Medicine", "Pharmacy",
             "Public_Health"]
-_COLUMNS = ["id", "question", "options", "answer", "question_type", "subfield", "img_type", "topic_difficulty",
-            *[f"image_{i}" for i in range(1, 8)]]
 
 
-def parse_options(value) -> list[str]:
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    parsed = ast.literal_eval(str(value)) if str(value).strip() else []
-    return [str(v) for v in parsed]
+def _subjects(bench: Benchmark) -> list[str]:
+    return list(bench.options.get("subjects", SUBJECTS))
 
 
-@register("mmmu_parquet")
-def load(bench: Benchmark, root: Path) -> Iterator[EvalItem]:
-    base = data_path(bench, root, "folder")
+def recognise(bench: Benchmark, path: Path) -> str | None:
+    return subfolders_problem(path, _subjects(bench), "options.subjects")
+
+
+def read(bench: Benchmark, root: Path, base: Path) -> Iterator[EvalItem]:
     cache = image_cache(root, bench)
     skipped, total = Counter(), 0
-    for subject in bench.options.get("subjects", SUBJECTS):
-        files = parquet_files(bench, folder(bench, base / subject, f"subject folder ({subject})"), bench.split)
-        for row in parquet_rows(files, _COLUMNS):
-            total += 1
-            answer = str(row.get("answer") or "").strip()
+    for subject in _subjects(bench):
+        table = open_table(folder(bench, base / subject, f"subject folder ({subject})", "options.subjects"), bench.split)
+        for row in table.rows():
+            record, total = row.record, total + 1
+            answer = str(record.get("answer") or "").strip()
             if answer in ("", "?"):
                 skipped["answer hidden ('?'), as in MMMU's test split"] += 1
                 continue
-            if row.get("question_type") != "multiple-choice":
+            if record.get("question_type") != "multiple-choice":
                 skipped["open question, not multiple choice"] += 1
                 continue
-            options = {chr(65 + i): text for i, text in enumerate(parse_options(row["options"]))}
+            options = listed_options(need(record, "options", row.where), row.where)
             if answer.upper() not in options:
                 skipped["answer is not one option letter"] += 1
                 continue
-            images = [embedded_image(row.get(f"image_{i}"), cache) for i in range(1, 8)]
+            cells = [record[f"image_{i}"] for i in range(1, 8) if record.get(f"image_{i}") is not None]
             yield EvalItem(
-                id=str(row["id"]),
-                question=str(row["question"]).strip(),
+                id=str(need(record, "id", row.where)),
+                question=str(need(record, "question", row.where)).strip(),
                 answer=answer.upper(),
                 options=options,
-                images=[p for p in images if p is not None],
-                fields={"subject": subject, "subfield": row.get("subfield"), "img_type": row.get("img_type"),
-                        "topic_difficulty": row.get("topic_difficulty")},
+                fields={"subject": subject, "subfield": record.get("subfield"), "img_type": record.get("img_type"),
+                        "topic_difficulty": record.get("topic_difficulty")},
+                fetch=embedded_images(cells, cache, row.where, required=False),
             )
     report_skipped(bench, skipped, total)
+
+
+register("mmmu", [Layout("hf", "MMMU/MMMU: <Subject>/<split>-*.parquet (or a save_to_disk folder per subject)", read,
+                         recognise=recognise)])

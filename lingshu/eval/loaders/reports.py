@@ -1,11 +1,13 @@
 """Radiology report generation (IU-Xray, MIMIC-CXR, CheXpert Plus): one study per record, findings + impression.
 
-The layout is MedEvalKit's `test.json` (a list of {id, image, findings, impression}, `image` a file name
+`medevalkit` is MedEvalKit's `test.json` (a list of {id, image, findings, impression}, `image` a file name
 or a list of them, images in `images/`), which is also how the repo ships IU-Xray
-(data/sources/iu_xray/medevalkit_IU_XRAY_test.json). A CSV (or JSON lines / parquet) with a study id,
-findings, impression and image paths is read the same way; `options.columns` maps other column names
-(e.g. CheXpert Plus's section_findings / section_impression / path_to_image), and several images in
-one cell are a list, or separated by ";". Rows sharing a study id are one study with all their images.
+(data/sources/iu_xray/medevalkit_IU_XRAY_test.json). `table` is a CSV (or JSON lines, parquet, arrow)
+with a study id, findings, impression and image paths; `options.columns` maps other column names (e.g.
+CheXpert Plus's section_findings / section_impression / path_to_image), and several images in one cell
+are a list, or separated by ";". Rows sharing a study id are one study with all their images. MedEvalKit
+names no hub dataset for these benchmarks; the authors' own releases (IU-Xray's XML reports, MIMIC-CXR's
+free-text report files) need section parsing and are not read.
 
 The gold answer is "Findings: {findings} Impression: {impression}", the format the report prompt asks
 for. Studies whose findings and impression are both empty are dropped and counted. The image folder
@@ -21,7 +23,11 @@ from pathlib import Path
 from typing import Iterator
 
 from lingshu.eval.benchmark import Benchmark, EvalItem, register
-from lingshu.eval.loaders.common import data_path, folder, image, read_records, relative, report_skipped
+from lingshu.eval.layouts import Layout
+from lingshu.eval.loaders.common import data_folder, folder, image_files, relative, report_skipped
+from lingshu.eval.tables import HF_KINDS, open_table
+
+TABLE_KINDS = ("csv", "jsonl", "json", *HF_KINDS)
 
 DEFAULT_COLUMNS = {"id": ["id", "study_id", "study"], "images": ["image", "images", "image_path", "image_paths"],
                    "findings": ["findings"], "impression": ["impression"]}
@@ -46,17 +52,19 @@ def _get(record: dict, names: list[str]):
     return next((record[n] for n in names if n in record and record[n] is not None), None)
 
 
-@register("report_records")
-def load(bench: Benchmark, root: Path) -> Iterator[EvalItem]:
-    path = data_path(bench, root)
-    columns = {key: [bench.options["columns"][key]] if key in bench.options.get("columns", {}) else names
-               for key, names in DEFAULT_COLUMNS.items()}
-    image_dir = relative(path.parent, bench.options.get("image_dir", "images"))
+def _columns(bench: Benchmark) -> dict[str, list[str]]:
+    return {key: [bench.options["columns"][key]] if key in bench.options.get("columns", {}) else names
+            for key, names in DEFAULT_COLUMNS.items()}
+
+
+def read(bench: Benchmark, root: Path, path: Path) -> Iterator[EvalItem]:
+    columns = _columns(bench)
+    image_dir = relative(data_folder(path), bench.options.get("image_dir", "images"))
     studies: dict[str, dict] = {}
-    records = read_records(path)
-    for number, record in enumerate(records):
+    for row in open_table(path, bench.split).rows():
+        record = row.record
         found = _get(record, columns["id"])
-        study_id = str(number if found is None else found)
+        study_id = str(row.index if found is None else found)
         study = studies.setdefault(study_id, {"findings": str(_get(record, columns["findings"]) or ""),
                                               "impression": str(_get(record, columns["impression"]) or ""),
                                               "images": []})
@@ -69,6 +77,29 @@ def load(bench: Benchmark, root: Path) -> Iterator[EvalItem]:
         if study["images"]:
             folder(bench, image_dir, "image folder", "options.image_dir")
         yield EvalItem(id=study_id, question="", answer=report_text(study["findings"], study["impression"]),
-                       images=[image(bench, image_dir / name) for name in study["images"]],
-                       fields={"n_images": len(study["images"])})
+                       fields={"n_images": len(study["images"])},
+                       fetch=image_files(bench, [image_dir / name for name in study["images"]]))
     report_skipped(bench, skipped, len(studies))
+
+
+def recognise_table(bench: Benchmark, path: Path) -> str | None:
+    """A table whose columns (as `options.columns` maps them) hold findings or an impression."""
+    try:
+        table = open_table(path, bench.split)
+        columns = set(table.columns())
+    except ValueError as exc:
+        return str(exc)
+    if table.kind not in TABLE_KINDS:
+        return f"it is {table.kind}, this layout is {' or '.join(TABLE_KINDS)}"
+    wanted = [n for key in ("findings", "impression") for n in _columns(bench)[key]]
+    if not columns & set(wanted):
+        return f"no column {' or '.join(wanted)} (its columns: {', '.join(sorted(columns))})"
+    return None
+
+
+register("reports", [
+    Layout("medevalkit", "MedEvalKit's test.json, a JSON list of {id, image, findings, impression} (+ images/)", read,
+           fields=("findings", "impression"), kinds=("json",)),
+    Layout("table", "a CSV, JSON lines, parquet or arrow table of study id, findings, impression, image paths "
+                    "(other names mapped by options.columns)", read, recognise=recognise_table),
+])

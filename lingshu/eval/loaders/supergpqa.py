@@ -1,9 +1,10 @@
-"""SuperGPQA (`m-a-p/SuperGPQA`, `SuperGPQA-all.jsonl`, or its parquet conversion), one discipline of it.
+"""SuperGPQA (`m-a-p/SuperGPQA`), one discipline of it (`options.discipline`, default "Medicine").
 
-Each record: uuid, question, options (a list), answer (text), answer_letter, discipline, field,
-subfield, difficulty, is_calculation. Only `options.discipline` (default "Medicine") is kept. The
-breakdown keys keep their own values: `field` is the field and `subfield` the subfield (MedEvalKit's
-report swaps its per-field and per-difficulty tables).
+Each record: uuid, question, options (a list), answer (text), answer_letter, discipline, field, subfield,
+difficulty, is_calculation. `published` is the hub repository's `SuperGPQA-all.jsonl` (its authors publish
+it there); `hf` is the same dataset as MedEvalKit loads it (`load_dataset(...)["train"]`, its only split),
+as parquet/arrow shards or a save_to_disk folder. The breakdown keys keep their own values: `field` is the
+field and `subfield` the subfield (MedEvalKit's report swaps its per-field and per-difficulty tables).
 """
 
 from __future__ import annotations
@@ -12,27 +13,25 @@ from pathlib import Path
 from typing import Iterator
 
 from lingshu.eval.benchmark import Benchmark, EvalItem, register
-from lingshu.eval.loaders.common import data_path, read_records
+from lingshu.eval.layouts import Layout, need
+from lingshu.eval.loaders.mcq import mcq_item
+from lingshu.eval.tables import HF_KINDS, TEXT_KINDS, open_table
+
+FIELDS = ("uuid", "question", "options", "answer_letter|answer", "discipline")
 
 
-@register("supergpqa")
-def load(bench: Benchmark, root: Path) -> Iterator[EvalItem]:
-    path = data_path(bench, root)
+def read(bench: Benchmark, root: Path, path: Path) -> Iterator[EvalItem]:
     discipline = bench.options.get("discipline", "Medicine")
-    for number, record in enumerate(read_records(path), 1):
-        if record.get("discipline") != discipline:
+    for row in open_table(path, bench.split).rows():
+        if need(row.record, "discipline", row.where) != discipline:
             continue
-        options = {chr(65 + i): str(text) for i, text in enumerate(record["options"])}
-        letter = str(record.get("answer_letter") or "").strip().upper()
-        if letter not in options:
-            letter = next((k for k, v in options.items() if v == str(record.get("answer"))), letter)
-        if letter not in options:
-            raise ValueError(f"{path}:{number}: answer {letter!r} is not among options {sorted(options)}")
-        yield EvalItem(
-            id=str(record["uuid"]),
-            question=str(record["question"]).strip(),
-            answer=letter,
-            options=options,
-            fields={"discipline": record.get("discipline"), "field": record.get("field"),
-                    "subfield": record.get("subfield"), "difficulty": record.get("difficulty")},
-        )
+        fields = {k: row.record.get(k) for k in ("discipline", "field", "subfield", "difficulty")}
+        yield mcq_item(row, str(need(row.record, "uuid", row.where)), fields=fields)
+
+
+register("supergpqa", [
+    Layout("published", "SuperGPQA-all.jsonl: uuid, question, options (a list), answer_letter, discipline, ...", read,
+           fields=FIELDS, kinds=TEXT_KINDS),
+    Layout("hf", "m-a-p/SuperGPQA as parquet/arrow shards or save_to_disk (split train), the same fields", read,
+           fields=FIELDS, kinds=HF_KINDS),
+])
