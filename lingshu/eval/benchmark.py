@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from lingshu.eval.medevalkit_protocol import Settings
 from lingshu.io import read_yaml_mapping
 
 BUILTIN_DIR = Path(__file__).parent / "benchmarks"
@@ -32,6 +33,9 @@ class EvalItem:
     context: str | None = None
     answer_type: str | None = None  # CLOSED / OPEN where the dataset says so
     fields: dict[str, Any] = field(default_factory=dict)
+    # source text as published where the loader reworded it ("question": with its inline choices, "choices":
+    # letter -> cell with its letter); `--protocol medevalkit` prompts and judges with it where its YAML says so
+    verbatim: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -46,6 +50,7 @@ class Benchmark:
     split: str = "test"
     options: dict = field(default_factory=dict)
     breakdown: list[str] = field(default_factory=list)
+    medevalkit: dict = field(default_factory=dict)  # how MedEvalKit asks and judges it (medevalkit_protocol)
     source_file: str = ""
 
     def items(self, root: Path, limit: int = 0) -> list[EvalItem]:
@@ -85,6 +90,8 @@ def read_benchmark(path: Path) -> Benchmark:
         raise ValueError(f"{path}: unknown keys {unknown}, missing keys {missing}")
     if raw["task"] not in TASKS:
         raise ValueError(f"{path}: task {raw['task']!r} is not one of {TASKS}")
+    raw["medevalkit"] = raw.get("medevalkit") or {}
+    Settings.parse(raw["medevalkit"], str(path))  # a misspelt key or rule fails here, before any work
     return Benchmark(**raw, source_file=str(path))
 
 

@@ -3,7 +3,8 @@
 Each line: id ("MM-26" / "Text-1"), question (ending with the choices as "Answer Choices: (A) ..."),
 options (a dict letter -> text: 5 for MM, 10 for Text), label (the letter), images (file names in
 `images.zip`; MM only), medical_task, body_system, question_type. The inline "Answer Choices" are cut
-from the question because the prompt lists `options` itself.
+from the question because the prompt lists `options` itself; the question as published is kept in
+`verbatim` (MedEvalKit asks it with the inline choices and its own option list).
 """
 
 from __future__ import annotations
@@ -33,4 +34,5 @@ def load(bench: Benchmark, root: Path) -> Iterator[EvalItem]:
             images=[image(bench, image_dir / name) for name in record.get("images") or []],
             fields={"medical_task": record.get("medical_task"), "body_system": record.get("body_system"),
                     "question_type": record.get("question_type")},
+            verbatim={"question": str(record["question"])},
         )

@@ -4,7 +4,8 @@ Published columns (xmcmic/PMC-VQA README, MedEvalKit's reader): version 2 has in
 Caption, Question, Choice A..D, Answer (the letter), split; version 1 (`test.csv`) has Figure_path,
 Question, Answer (the text), Choice A..D, Answer_label (the letter). Both are read: the letter comes
 from Answer_label, else from Answer when it is a letter, else from the choice equal to Answer. Choices
-carry their letter ("A:Diffuse uptake pattern"), which is stripped.
+carry their letter ("A:Diffuse uptake pattern"), which is stripped; the cells as written (and the question
+unstripped) are kept in `verbatim`, which is what MedEvalKit puts in its prompt and gives its judge.
 """
 
 from __future__ import annotations
@@ -50,4 +51,5 @@ def load(bench: Benchmark, root: Path) -> Iterator[EvalItem]:
             answer=letter,
             options=options,
             images=[image(bench, image_dir / str(row["Figure_path"]).strip())],
+            verbatim={"question": str(row["Question"]), "choices": {k: str(row[f"Choice {k}"]) for k in options}},
         )
