@@ -97,6 +97,9 @@ def test_pmc_vqa_strips_choice_letters_and_reads_the_answer_letter():
     assert items["0"].options == {"A": "CT", "B": "MRI", "C": "X-ray", "D": "Ultrasound"} and items["0"].answer == "A"
     assert items["1"].answer == "C" and items["1"].options["C"] == "H&E"
     assert items["1"].images == [FIXTURES / "pmc_vqa/figures/PMC3400426_F1.jpg"]
+    # MedEvalKit asks with the cells as written, stray spaces and all
+    assert items["0"].verbatim == {"question": "What is the imaging modality used?",
+                                   "choices": {"A": "A:CT", "B": " B:MRI", "C": " C:X-ray", "D": " D:Ultrasound"}}
 
 
 def test_pmc_vqa_version_1_columns_answer_label(tmp_path):
@@ -152,6 +155,7 @@ def test_medxpertqa_mm_and_text():
     item = mm["MM-2000"]
     assert item.answer == "D" and item.options["D"] == "Abdominal ultrasound of the right upper quadrant"
     assert item.question.endswith("Which is the best next step?") and "Answer Choices" not in item.question
+    assert item.verbatim["question"].startswith(item.question) and item.verbatim["question"].endswith("(E) MRCP")
     assert item.images == [FIXTURES / "medxpertqa/images/MM-2000-a.jpeg"]
     assert [p.name for p in mm["MM-2001"].images] == ["MM-2001-a.jpeg", "MM-2001-b.jpeg"]
     assert mm["MM-2001"].fields == {"medical_task": "Basic Medicine", "body_system": "Cardiovascular",

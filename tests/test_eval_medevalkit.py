@@ -13,7 +13,7 @@ from lingshu.eval.medevalkit import (
     parse_response,
 )
 
-OPTIONS = {"A": "Pneumonia", "B": "Pleural effusion", "C": "Cardiomegaly"}
+OPTIONS = ["Pneumonia", "Pleural effusion", "Cardiomegaly"]  # option strings as the judge gets them; letters by position
 
 
 # --- multiple choice ---------------------------------------------------------------------------------
@@ -49,7 +49,7 @@ def test_mc_markers_apply_in_order_each_keeping_text_after_its_last_occurrence()
 
 
 def test_mc_text_after_last_colon_is_not_stripped():
-    options = {"A": "Pneumonia", "B": "Edema"}
+    options = ["Pneumonia", "Edema"]
     # " b" (leading space) is no letter, so the fuzzy fallback decides -- and picks A here
     assert judge_multiple_choice("Final choice: B", "B", options) == (False, "A")
     assert judge_multiple_choice("Final choice:B", "B", options) == (True, "B")
@@ -76,10 +76,20 @@ def test_mc_fuzzy_fallback_picks_closest_option():
     assert judge_multiple_choice("cardiomegally", "A", OPTIONS) == (False, "C")
 
 
+def test_mc_letter_prefixed_option_strings_change_what_the_fuzzy_fallback_picks():
+    # "(B)" is no letter; against bare texts nothing is similar and A is picked, while "b. pleural effusion"
+    # shares "b" with it -- so the option strings as MedEvalKit passes them decide the judgment
+    prefixed = [f"{letter}. {text}" for letter, text in zip("ABC", OPTIONS)]
+    assert judge_multiple_choice("(B)", "B", OPTIONS) == (False, "A")
+    assert judge_multiple_choice("(B)", "B", prefixed) == (True, "B")
+    # and a bare option text never equals a prefixed option string: it is matched by similarity only
+    assert judge_multiple_choice("Pleural effusion", "B", prefixed) == (True, "B")
+
+
 def test_mc_fuzzy_ties_go_to_the_first_option():
     # "x" is equally similar (ratio 2/3) to "xy" and "yx"
-    assert judge_multiple_choice("x", "B", {"A": "xy", "B": "yx"}) == (False, "A")
-    assert judge_multiple_choice("x", "A", {"A": "xy", "B": "yx"}) == (True, "A")
+    assert judge_multiple_choice("x", "B", ["xy", "yx"]) == (False, "A")
+    assert judge_multiple_choice("x", "A", ["xy", "yx"]) == (True, "A")
 
 
 def test_mc_all_zero_similarity_picks_a_and_counts_nonsense_correct_when_answer_is_a():
@@ -92,7 +102,7 @@ def test_mc_empty_response_never_crashes_and_is_judged_a():
     assert judge_multiple_choice("", "A", OPTIONS) == (True, "A")
     assert judge_multiple_choice("", "C", OPTIONS) == (False, "A")
     assert judge_multiple_choice(None, "A", OPTIONS) == (True, "A")  # type: ignore[arg-type]
-    assert judge_multiple_choice("", "A", {}) == (False, "")
+    assert judge_multiple_choice("", "A", []) == (False, "")
 
 
 def test_mc_think_is_not_stripped():

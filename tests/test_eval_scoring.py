@@ -95,11 +95,13 @@ def test_prompts_match_medevalkit_wording():
 
 def test_strict_prompt_choice_never_looks_at_the_answer():
     # MedEvalKit picks the yes/no prompt from the gold answer; strict decides from the question
-    assert vqa_kind("Is there a fracture?", "CLOSED", "no") == "yes_no"
-    assert vqa_kind("Is this axial or coronal?", "CLOSED", "axial") == "closed"
-    assert vqa_kind("What organ is shown?", "OPEN", "yes") == "open"
-    assert vqa_kind("What organ is shown?", "OPEN", "yes", protocol="medevalkit") == "yes_no"
-    assert vqa_kind("Is there a fracture?", None, "?") == "yes_no"
+    from lingshu.eval.medevalkit_protocol import Settings, kind_by_rules
+
+    assert vqa_kind("Is there a fracture?", "CLOSED") == "yes_no"
+    assert vqa_kind("Is this axial or coronal?", "CLOSED") == "closed"
+    assert vqa_kind("What organ is shown?", "OPEN") == "open"
+    assert kind_by_rules(Settings().prompt_rules, "yes", "OPEN") == "yes_no"  # medevalkit's default rule reads the gold
+    assert vqa_kind("Is there a fracture?", None) == "yes_no"
 
 
 def test_the_two_protocols_differ_where_the_spec_says():

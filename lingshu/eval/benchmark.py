@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lingshu.eval.layouts import Layout, choose
+from lingshu.eval.medevalkit_protocol import Settings
 from lingshu.io import read_yaml_mapping
 
 BUILTIN_DIR = Path(__file__).parent / "benchmarks"
@@ -43,6 +44,9 @@ class EvalItem:
     def ready(self) -> "EvalItem":
         """The item with its images on disk: those a loader left to `fetch` are read (and checked) now."""
         return self if self.fetch is None else replace(self, images=self.fetch(), fetch=None)
+    # source text as published where the loader reworded it ("question": with its inline choices, "choices":
+    # letter -> cell with its letter); `--protocol medevalkit` prompts and judges with it where its YAML says so
+    verbatim: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -58,6 +62,7 @@ class Benchmark:
     options: dict = field(default_factory=dict)
     breakdown: list[str] = field(default_factory=list)
     format: str = ""  # one of the loader's layouts; empty: recognised from the files at `path`
+    medevalkit: dict = field(default_factory=dict)  # how MedEvalKit asks and judges it (medevalkit_protocol)
     source_file: str = ""
 
     def data(self, root: Path) -> Path:
@@ -112,6 +117,8 @@ def read_benchmark(path: Path) -> Benchmark:
         raise ValueError(f"{path}: unknown keys {unknown}, missing keys {missing}")
     if raw["task"] not in TASKS:
         raise ValueError(f"{path}: task {raw['task']!r} is not one of {TASKS}")
+    raw["medevalkit"] = raw.get("medevalkit") or {}
+    Settings.parse(raw["medevalkit"], str(path))  # a misspelt key or rule fails here, before any work
     return Benchmark(**raw, source_file=str(path))
 
 

@@ -25,23 +25,31 @@ Shared answer parsing (`parse_response` in MedEvalKit), applied to every judge:
   keep only the text after its last occurrence (so later markers apply to what earlier ones left).
   `<think>...</think>` is NOT removed -- MedEvalKit never strips it, and neither does this protocol.
 
-Multiple choice (`judge_multiple_choice`):
+Multiple choice (`judge_multiple_choice`), given the option strings exactly as MedEvalKit passes them
+(per benchmark "B. text", "B.text", a source's own cells, or bare texts: `lingshu.eval.medevalkit_protocol`);
+their letters are their positions, a, b, c, ...:
   1. lowercase; if the first blank-line ("\\n\\n") separated paragraph is exactly a valid option
      letter, the response becomes that letter; else if the last paragraph's text before its first "."
      is exactly a valid letter, it becomes that letter;
   2. parse (above), strip, lowercase, delete "\\n"; take the text before the first "." and then after
      the last ":" -- *not* stripped again (quirk: "final choice: B" yields " b", which is no letter);
-  3. correct if that equals the answer; or it is a letter whose option text equals the answer; or it
-     is an option text and the answer is the letter of that option;
+  3. correct if that equals the answer; or it is a letter whose option string equals the answer; or it
+     is an option string and the answer is the letter of that option (with letter-prefixed strings such
+     as "b. edema" the option text alone never equals one, so a bare option text goes on to step 4);
   4. otherwise (nothing recognised) fuzzy-match: `difflib.SequenceMatcher(None, option, response)`
-     ratio of every option against the whole parsed response; the first strictly-best option is
+     ratio of every option string against the whole parsed response; the first strictly-best option is
      picked, ties go to the earlier option and all-zero similarity picks the first option, "A".
      Quirk kept: a nonsense or empty response is judged as "A" and is *counted correct* when the
      answer is A. (MedEvalKit also has a `len > 300` check that has no effect; nothing to reproduce.)
+Before the judges below, MedEvalKit's VQA benchmarks take the content of the last `\\boxed{...}` (case
+kept), else the `<answer>` contents, of the response (`vqa_response`); VQA-RAD and PathVQA then also
+lowercase and strip it (a per-benchmark setting). Before the multiple-choice judge, all its
+multiple-choice benchmarks but PMC-VQA take the `<answer>` contents (`within_answer_tags`).
 Yes/no (`judge_yes_no`): parse, delete "\\n" and "."; correct iff exactly one of "yes" / "no" occurs
   as a *substring* (so "I know", "not", "nodule", "none" all contain "no") and the answer (lowercased)
-  occurs in it. MedEvalKit uses this rule when the gold answer is exactly "yes" or "no" (case-sensitive),
-  and the closed rule otherwise -- that dispatch belongs to the caller.
+  occurs in it. Which questions get this rule, the closed or the open one is decided per benchmark
+  (SLAKE: a gold answer of exactly "yes" or "no", case-sensitive; VQA-RAD and PathVQA: any case) -- that
+  dispatch belongs to the caller (`lingshu.eval.medevalkit_protocol`).
 Closed (`judge_closed`): parse, delete "\\n" and "."; correct iff equal to the lowercased answer. The
   answer is only lowercased (a gold answer containing "." or "\\n" can never match), and the response
   is not stripped (" left lung" != "left lung").
@@ -54,11 +62,13 @@ What is deliberately NOT reproduced
 - Aggregation bugs (open-question accuracy divided by the count twice; closed questions counted twice
   when the LLM judge is on): these functions judge one sample; aggregation is done by the caller.
 - Crashes: a `None` or empty response (MedEvalKit calls `.lower()` on it) is treated as "" and judged
-  like any other response; a multiple-choice question with no options is judged wrong instead of
-  raising IndexError.
+  like any other response; an open answer that parses to nothing (empty, blank, "The answer is"),
+  on which MedEvalKit's ROUGE and F1 raise, is judged wrong; a multiple-choice question with no options
+  is judged wrong instead of raising IndexError.
 
-Every judge returns `(correct, extracted)`: for multiple choice the option letter (as spelled in
-`options`) that was recognised or picked; for the others the parsed text that was compared.
+Every judge returns `(correct, extracted)`: for multiple choice the option letter ("A", "B", ... by
+position) that was recognised or picked; for the others the parsed text that was compared. MMMU is
+judged by its own parser instead (`lingshu.eval.medevalkit_mmmu`).
 """
 
 from __future__ import annotations
@@ -82,12 +92,12 @@ ANSWER_MARKERS: tuple[str, ...] = (
 _BOXED_OPEN = "\\boxed{"
 
 
-def _text(value: object) -> str:
+def text_of(value: object) -> str:
     """`None` -> "" and anything else -> str, so no judge ever crashes on a missing response."""
     return "" if value is None else str(value)
 
 
-def _last_boxed(text: str) -> str:
+def last_boxed(text: str) -> str:
     """Content of the last `\\boxed{...}` (balanced braces, stripped), or "None" (mathruler's behaviour)."""
     start = text.rfind(_BOXED_OPEN)
     if start == -1:
@@ -104,7 +114,7 @@ def _last_boxed(text: str) -> str:
     return "None"
 
 
-def _answer_tags(text: str) -> str:
+def within_answer_tags(text: str) -> str:
     """All `<answer>...</answer>` contents joined by " " and stripped; the whole text when that is empty."""
     parts: list[str] = []
     start = text.find("<answer>")
@@ -120,11 +130,11 @@ def _answer_tags(text: str) -> str:
 
 def parse_response(response: str) -> str:
     """MedEvalKit's answer parsing: lowercase, `\\boxed{}` / `<answer>` extraction, then the markers."""
-    text = _text(response).lower()
+    text = text_of(response).lower()
     if "boxed" in text:
-        text = _last_boxed(text)
+        text = last_boxed(text)
     elif "<answer>" in text:
-        text = _answer_tags(text)
+        text = within_answer_tags(text)
     for marker in ANSWER_MARKERS:
         if marker in text:
             text = text.split(marker)[-1]
@@ -141,18 +151,26 @@ def _pick_by_similarity(option_texts: list[str], response: str) -> int:
     return best_index
 
 
-def judge_multiple_choice(response: str, answer_letter: str, options: dict[str, str]) -> tuple[bool, str]:
-    """MedEvalKit's multiple-choice judge. `options` maps "A", "B", ... to option text, in order.
+def vqa_response(response: str) -> str:
+    """What MedEvalKit's VQA benchmarks judge: the last `\\boxed{}`'s content, else the `<answer>` contents."""
+    text = text_of(response)
+    boxed = last_boxed(text)
+    if boxed != "None":
+        return boxed
+    return within_answer_tags(text) if "<answer>" in text else text
+
+
+def judge_multiple_choice(response: str, answer_letter: str, choices: list[str]) -> tuple[bool, str]:
+    """MedEvalKit's multiple-choice judge. `choices` are the option strings as MedEvalKit passes them, in order.
 
     Returns (correct, the option letter recognised or picked); when the response matches the answer
     without naming any option (only possible if the answer is not one of the letters), the matched text.
     """
-    keys = list(options)
-    letters = [str(key).strip().lower() for key in keys]
-    texts = [_text(options[key]).lower() for key in keys]
-    answer = _text(answer_letter).strip().lower()
+    letters = [chr(ord("a") + i) for i in range(len(choices))]
+    texts = [text_of(choice).lower() for choice in choices]
+    answer = text_of(answer_letter).strip().lower()
 
-    text = _text(response).lower()
+    text = text_of(response).lower()
     paragraphs = text.split("\n\n")
     if paragraphs[0] in letters:
         text = paragraphs[0]
@@ -162,32 +180,33 @@ def judge_multiple_choice(response: str, answer_letter: str, options: dict[str, 
     text = parse_response(text).strip().lower().replace("\n", "")
     extracted = text.split(".")[0].split(":")[-1]  # deliberately not stripped (MedEvalKit quirk)
 
-    def letter_of(index: int) -> str:
-        return str(keys[index])
-
     if extracted == answer:
         if extracted in letters:
-            return True, letter_of(letters.index(extracted))
+            return True, _letter(letters.index(extracted))
         if extracted in texts:
-            return True, letter_of(texts.index(extracted))
+            return True, _letter(texts.index(extracted))
         return True, extracted
     if extracted in letters:
         index = letters.index(extracted)
-        return texts[index] == answer, letter_of(index)
+        return texts[index] == answer, _letter(index)
     if extracted in texts:
         index = texts.index(extracted)
         correct = answer in letters and extracted == texts[letters.index(answer)]
-        return correct, letter_of(index)
-    if not keys:
+        return correct, _letter(index)
+    if not choices:
         return False, ""
     index = _pick_by_similarity(texts, text)
-    return letters[index] == answer or texts[index] == answer, letter_of(index)
+    return letters[index] == answer or texts[index] == answer, _letter(index)
+
+
+def _letter(index: int) -> str:
+    return chr(ord("A") + index)
 
 
 def judge_yes_no(response: str, answer: str) -> tuple[bool, str]:
     """MedEvalKit's yes/no judge: exactly one of "yes"/"no" as a substring, and the answer in the text."""
     text = parse_response(response).replace("\n", "").replace(".", "")
-    gold = _text(answer).lower()
+    gold = text_of(answer).lower()
     correct = (("yes" in text) != ("no" in text)) and gold in text
     return correct, text
 
@@ -195,10 +214,10 @@ def judge_yes_no(response: str, answer: str) -> tuple[bool, str]:
 def judge_closed(response: str, answer: str) -> tuple[bool, str]:
     """MedEvalKit's closed-question judge: parsed response without "\\n" and "." equals the lowercased answer."""
     text = parse_response(response).replace("\n", "").replace(".", "")
-    return text == _text(answer).lower(), text
+    return text == text_of(answer).lower(), text
 
 
 def judge_open(response: str, answer: str) -> tuple[bool, str]:
     """MedEvalKit's open-question exact match: parsed response equals the lowercased answer."""
     text = parse_response(response)
-    return text == _text(answer).lower(), text
+    return text == text_of(answer).lower(), text

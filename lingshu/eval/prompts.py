@@ -2,8 +2,9 @@
 
 Images come before the text in the user turn; with several images each one is introduced by
 "<image_i>: ". Which prompt a VQA question gets is decided from the question in the default protocol
-(the dataset's answer_type), and from the gold answer only under `--protocol medevalkit`, which is what
-MedEvalKit does (a leak of the answer into the prompt, kept there for comparability).
+(the dataset's answer_type). Under `--protocol medevalkit` prompts are MedEvalKit's per benchmark
+(`lingshu.eval.medevalkit_protocol`): some of its VQA benchmarks pick the prompt from the gold answer (a
+leak of the answer into the prompt, kept there for comparability).
 """
 
 from __future__ import annotations
@@ -34,19 +35,13 @@ def is_yes_no_question(question: str) -> bool:
     return bool(words) and words[0] in _AUXILIARIES and " or " not in f" {question.lower()} "
 
 
-def vqa_kind(question: str, answer_type: str | None, answer: str, protocol: str = "strict") -> str:
-    """yes_no, closed or open: the prompt a VQA question gets.
+def vqa_kind(question: str, answer_type: str | None) -> str:
+    """yes_no, closed or open: the prompt a VQA question gets under the strict protocol, from the question alone.
 
-    strict (default): decided from the question alone. The dataset's answer_type says closed or open
-    where it exists; a closed question phrased as a yes/no question gets the yes/no prompt. Without an
-    answer_type, yes/no phrasing alone decides. medevalkit: the yes/no prompt iff the gold answer is
-    yes or no, as MedEvalKit does.
+    The dataset's answer_type says closed or open where it exists; a closed question phrased as a yes/no
+    question gets the yes/no prompt. Without an answer_type, yes/no phrasing alone decides.
     """
     closed = str(answer_type or "").upper() == "CLOSED"
-    if protocol == "medevalkit":
-        if answer.strip().lower() in ("yes", "no"):
-            return "yes_no"
-        return "closed" if closed else "open"
     if answer_type is None or str(answer_type).strip() == "":
         return "yes_no" if is_yes_no_question(question) else "open"
     if closed:

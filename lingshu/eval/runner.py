@@ -17,7 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Callable
 
-from lingshu.eval import prompts
+from lingshu.eval import medevalkit_protocol, prompts
 from lingshu.eval.backends import Request
 from lingshu.eval.benchmark import Benchmark, EvalItem
 from lingshu.eval.metrics import mean_with_ci
@@ -28,12 +28,16 @@ METRICS = "metrics.json"
 
 
 def build_prompt(bench: Benchmark, item: EvalItem, protocol: str) -> tuple[str, str]:
-    """(kind, prompt text) for an item; a VQA benchmark's item with options is asked as multiple choice."""
-    if bench.task == "mcq" or item.options:
+    """(kind, prompt text) for an item; a VQA benchmark's item with options is asked as multiple choice.
+    Under `medevalkit`, MedEvalKit's prompt for the benchmark (its YAML's `medevalkit:` section)."""
+    multiple_choice = bench.task == "mcq" or bool(item.options)
+    if protocol == "medevalkit" and bench.task != "report":
+        return medevalkit_protocol.prompt(medevalkit_protocol.settings_of(bench), item, multiple_choice)
+    if multiple_choice:
         return "mcq", prompts.multiple_choice(item.question, item.options, item.context)
     if bench.task == "report":
         return "report", prompts.REPORT
-    kind = prompts.vqa_kind(item.question, item.answer_type, item.answer, protocol)
+    kind = prompts.vqa_kind(item.question, item.answer_type)
     return kind, prompts.vqa(item.question, kind)
 
 
@@ -78,6 +82,7 @@ def generate(bench: Benchmark, items: list[EvalItem], backend, path: Path, proto
              progress: Callable[[int], None] = lambda n: None) -> Path:
     """Answer every item not yet in the predictions file `path`; returns it."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    settings = medevalkit_protocol.settings_of(bench)
     text = path.read_text() if path.exists() else ""
     done = parse_predictions(text)
     if text and not text.endswith("\n"):  # drop a torn last line
@@ -98,18 +103,22 @@ def generate(bench: Benchmark, items: list[EvalItem], backend, path: Path, proto
         records = []
         for (item, kind, text, key), response in zip(batch, responses):
             record = {"id": item.id, "prompt_hash": key, "kind": kind, "prompt": text, "response": response,
-                      "answer": item.answer, "options": item.options, "fields": item.fields}
-            records.append(record | score_record(record, protocol))
+                      "answer": item.answer, "options": item.options, "answer_type": item.answer_type,
+                      "fields": item.fields} | ({"verbatim": item.verbatim} if item.verbatim else {})
+            records.append(record | score_record(record, protocol, settings))
         _append(path, records)
         progress(len(batch))
     return path
 
 
-def score_file(path: Path, protocol: str, ids: set[str] | None = None, judge=None) -> tuple[list[dict], dict | None]:
-    """The predictions in `path` (only `ids`, if given) rescored under `protocol`, open answers optionally
-    judged; returns the scored records and the judge's report (None without a judge)."""
+def score_file(path: Path, protocol: str, ids: set[str] | None = None, judge=None,
+               bench: Benchmark | None = None) -> tuple[list[dict], dict | None]:
+    """The predictions in `path` (only `ids`, if given) rescored under `protocol` (`medevalkit`: as MedEvalKit
+    judges `bench`), open answers optionally judged; returns the scored records and the judge's report (None
+    without a judge)."""
     records = [r for r in read_predictions(path).values() if ids is None or r["id"] in ids]
-    scored = [r | score_record(r, protocol) for r in records]
+    settings = medevalkit_protocol.settings_of(bench) if bench is not None else None
+    scored = [r | score_record(r, protocol, settings) for r in records]
     if judge is None:
         return scored, None
     wrong_open = [r for r in scored if r["kind"] == "open" and not r["correct"]]
@@ -158,7 +167,7 @@ def benchmark_metrics(bench: Benchmark, scored: list[dict], protocol: str, judge
 def summarise(bench: Benchmark, path: Path, protocol: str, ids: set[str] | None = None, judge=None) -> dict:
     """Benchmark metrics from its predictions file (rescored under `protocol`, open answers optionally
     judged), also written as metrics.json beside it."""
-    scored, judge_report = score_file(path, protocol, ids, judge)
+    scored, judge_report = score_file(path, protocol, ids, judge, bench)
     metrics = benchmark_metrics(bench, scored, protocol, judge_report)
     atomic_write_json(path.parent / METRICS, metrics)
     return metrics

@@ -7,27 +7,24 @@ never needs the model.
 
 from __future__ import annotations
 
-from lingshu.eval import medevalkit
+from lingshu.eval import medevalkit_protocol
 from lingshu.eval.extract import UNPARSED, extract_choice, extract_short, extract_yes_no, final_answer, normalise
 from lingshu.eval.metrics import token_f1, token_recall
 
 PROTOCOLS = ("strict", "medevalkit")
 
 
-def score_record(record: dict, protocol: str = "strict") -> dict:
-    """{extracted, correct, parsed, f1, recall} for one record."""
+def score_record(record: dict, protocol: str = "strict",
+                 medevalkit: medevalkit_protocol.Settings | None = None) -> dict:
+    """{extracted, correct, parsed, f1, recall} for one record; under `medevalkit`, judged as MedEvalKit judges
+    the benchmark whose settings `medevalkit` are (default: its most common rules)."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol {protocol!r} is not one of {PROTOCOLS}")
     kind, response, answer = record["kind"], record.get("response") or "", str(record["answer"])
     if kind == "report":  # corpus metrics come from report_metrics at summary time; per sample: ROUGE-L
         return score_report(response, answer)
     if protocol == "medevalkit":
-        judge = {"mcq": lambda: medevalkit.judge_multiple_choice(response, answer, record.get("options") or {}),
-                 "yes_no": lambda: medevalkit.judge_yes_no(response, answer),
-                 "closed": lambda: medevalkit.judge_closed(response, answer),
-                 "open": lambda: medevalkit.judge_open(response, answer)}[kind]
-        correct, extracted = judge()
-        return {"extracted": extracted, "correct": bool(correct), "parsed": True}
+        return medevalkit_protocol.judge(medevalkit or medevalkit_protocol.Settings(), record)
     if kind == "mcq":
         extracted = extract_choice(response, record.get("options") or {})
         gold = answer.upper()

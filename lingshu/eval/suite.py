@@ -50,7 +50,7 @@ def evaluate_benchmark(bench: Benchmark, backend, out: Path, run: SuiteRun) -> d
     items = bench.items(run.root, run.limit)
     path = predictions_file(out, bench.name)
     _answer(bench, items, backend, path, run, bench.name)
-    scored, judge_report = score_file(path, run.protocol, {i.id for i in items}, run.judge)
+    scored, judge_report = score_file(path, run.protocol, {i.id for i in items}, run.judge, bench)
     metrics = benchmark_metrics(bench, scored, run.protocol, judge_report)
     real = {r["id"]: float(r["correct"]) for r in scored}
     for control in run.controls:
@@ -59,7 +59,8 @@ def evaluate_benchmark(bench: Benchmark, backend, out: Path, run: SuiteRun) -> d
             continue
         control_path = predictions_file(out, bench.name, control)
         _answer(bench, controlled, backend, control_path, run, f"{bench.name} ({control})")
-        control_scored, control_judged = score_file(control_path, run.protocol, {i.id for i in controlled}, run.judge)
+        control_scored, control_judged = score_file(control_path, run.protocol, {i.id for i in controlled}, run.judge,
+                                                    bench)
         control_metrics = benchmark_metrics(bench, control_scored, run.protocol, control_judged)
         atomic_write_json(control_path.parent / run.metrics_name, control_metrics)
         control_scores = {r["id"]: float(r["correct"]) for r in control_scored}

@@ -71,7 +71,7 @@ def _samples(records: list[dict], src: SourceConfig, path: Path, repo: Path) -> 
         phrase = str(record.get("phrase_type") or "")
         modality = modalities.get(str(record["image_name"]))
         organ = str(record.get("image_organ") or "").strip().lower() or None
-        kind = vqa_kind(question, str(record.get("answer_type") or "").strip() or None, answer)
+        kind = vqa_kind(question, str(record.get("answer_type") or "").strip() or None)
         yield finish(
             Sample(
                 id=f"{src.name}:{record_id}",

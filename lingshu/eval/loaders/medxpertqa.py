@@ -7,7 +7,8 @@ images as file names; the copy in the authors' GitHub repository (eval/data/medx
 as a list of {letter, content}, label as a one-letter list and images as {image_path}; other copies use
 `realidx`/`answer_idx`. All of these are read. `hf` is the same dataset as parquet/arrow shards or a
 save_to_disk folder. The inline "Answer Choices" are cut from the question because the prompt lists
-`options` itself. Images are looked up in `options.image_dir`, relative to the data file's folder.
+`options` itself; the question as published is kept in `verbatim` (MedEvalKit asks it with the inline
+choices and its own option list). Images are looked up in `options.image_dir`, relative to the data file's folder.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def read(bench: Benchmark, root: Path, path: Path) -> Iterator[EvalItem]:
     for row in open_table(path, bench.split).rows():
         fields = {k: row.record.get(k) for k in ("medical_task", "body_system", "question_type")}
         item = mcq_item(row, str(first_of(row.record, ("id", "realidx"), row.where)), fields=fields)
+        item.verbatim = {"question": str(row.record["question"])}
         item.fetch = image_files(bench, [image_dir / n for n in image_names(row.record.get("images"), row.where)])
         yield item
 

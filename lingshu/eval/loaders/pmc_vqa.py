@@ -4,7 +4,8 @@ Published columns (xmcmic/PMC-VQA README, MedEvalKit's reader): version 2 has in
 Caption, Question, Choice A..D, Answer (the letter), split; version 1 (`test.csv`) has Figure_path,
 Question, Answer (the text), Choice A..D, Answer_label (the letter). Both are read: the letter comes
 from Answer_label, else from Answer when it is a letter, else from the choice equal to Answer. Choices
-carry their letter ("A:Diffuse uptake pattern"), which is stripped. `published` is the CSV (the hub's
+carry their letter ("A:Diffuse uptake pattern"), which is stripped; the cells as written (and the question
+unstripped) are kept in `verbatim`, which is what MedEvalKit puts in its prompt and gives its judge. `published` is the CSV (the hub's
 `RadGenome/PMC-VQA`, which MedEvalKit reads, holds the same file); `hf` is the same columns as
 parquet/arrow shards or a save_to_disk folder. An image is looked up in each folder of `options.image_dir`
 in turn (default `figures`, then `images`, where MedEvalKit's download unzips them), relative to the data's folder.
@@ -67,6 +68,7 @@ def read(bench: Benchmark, root: Path, path: Path) -> Iterator[EvalItem]:
             answer=letter,
             options=options,
             fetch=first_image(bench, folders, str(need(record, "Figure_path", row.where)).strip()),
+            verbatim={"question": str(record["Question"]), "choices": {k: str(record[f"Choice {k}"]) for k in options}},
         )
 
 
