@@ -8,8 +8,9 @@ its images and its question (for report generation, whose prompt is generic, the
 A training record overlaps a test item when one of its images has the same pHash as one of the item's
 images, or its text (`Sample.overlap_text`: the question, or the whole answer for captions and reports)
 equals the item's after normalisation or is at least `threshold` similar by MinHash. The curate stage
-drops such records (`decontaminate: drop`, the paper's rule) or keeps and counts them (`report`). Items
-are fingerprinted by `screen.Screener` and matched by `BenchmarkIndex`.
+drops such records (`decontaminate: drop`, the paper's rule) or keeps and counts them (`report`);
+`lingshu audit` lists, per benchmark, the test items any training data overlaps (lingshu.data.audit).
+Both fingerprint with `screen.Screener` and match with `BenchmarkIndex`: one code path.
 """
 
 from __future__ import annotations

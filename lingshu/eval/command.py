@@ -5,6 +5,7 @@
     lingshu eval --model models/instruct --benchmarks image_grounding --controls blank-image --out /tmp/look
     lingshu eval --rescore --out eval/instruct --benchmarks vqa_rad --protocol medevalkit   # no model needed
     lingshu eval --model models/instruct --benchmarks all --out eval/all   # every benchmark whose data is here
+    lingshu eval --rescore --out eval/instruct --benchmarks vqa_rad --exclude audit.json   # clean subset (lingshu audit)
 
 Benchmarks are YAML files (lingshu/eval/benchmarks/, plus --benchmark-dir); a group name (e.g.
 text_qa) selects all its benchmarks, `all` every one (those without data are skipped and listed).
@@ -61,6 +62,9 @@ def add_parser(commands) -> None:
     parser.add_argument("--fresh", action="store_true",
                         help="discard predictions in --out that another model or other settings made, instead of "
                              "stopping (predictions of this model and settings are always resumed)")
+    parser.add_argument("--exclude", type=Path, metavar="AUDIT",
+                        help="an audit file of `lingshu audit`: each audited benchmark is also scored without the test "
+                             "items it lists (the clean subset), with clean - full and its paired bootstrap CI")
     parser.add_argument("--available", action="store_true",
                         help="evaluate the selected benchmarks whose data is present, list the others as skipped "
                              "(implied by --benchmarks all)")
@@ -76,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     import lingshu.eval.loaders  # noqa: F401  (registers the loaders)
     from lingshu.eval.backends import make_backend
     from lingshu.eval.benchmark import ALL, select
+    from lingshu.eval.clean import AuditMismatch
     from lingshu.eval.config import EvalConfig
     from lingshu.eval.controls import parse_controls
     from lingshu.eval.outdir import SETTINGS, FolderBusy, FolderTaken, claim, locked, run_key
@@ -89,6 +94,14 @@ def run(args: argparse.Namespace) -> int:
         benches, skipped = split_available(benches, args.root, args.out if args.rescore else None)
     if not args.rescore and not args.model:
         raise SystemExit("lingshu eval: --model is required unless --rescore")
+    exclude = None
+    if args.exclude:
+        from lingshu.data.audit import exclusions
+
+        try:
+            exclude = exclusions(args.exclude)
+        except ValueError as exc:
+            raise SystemExit(f"lingshu eval: {exc}") from None
     try:
         controls = parse_controls(args.controls)
     except ValueError as exc:
@@ -116,13 +129,16 @@ def run(args: argparse.Namespace) -> int:
             judge = _judge(args, make_backend)
             metrics_name = rescored_name(args.protocol, judge is not None) if args.rescore else METRICS
             run_settings = SuiteRun(root=args.root, protocol=args.protocol, batch_size=args.batch_size, limit=args.limit,
-                                    controls=controls, judge=judge, progress=progress, metrics_name=metrics_name)
+                                    controls=controls, judge=judge, progress=progress, metrics_name=metrics_name,
+                                    exclude=exclude, exclude_file=str(args.exclude or ""))
             results, suite = evaluate_suite(benches, backend, args.out, run_settings)
-    except (FolderBusy, FolderTaken) as exc:
+    except (FolderBusy, FolderTaken, AuditMismatch) as exc:
         raise SystemExit(f"lingshu eval: {exc}") from None
     for bar in bars:
         bar.close()
     Console().print(results_table(f"{args.model or args.out} ({args.protocol})", results, suite))
+    if exclude is not None:
+        Console().print(clean_table(f"clean subsets: without the test items {args.exclude} lists", results))
     if judge is not None:
         print(f"judge {args.judge_model}: {judge.asked} new verdicts asked, {judge.errors} judge errors "
               f"(samples with a judge error keep their exact-match score)")
@@ -165,7 +181,7 @@ def split_available(benches: list, root: Path, predictions_in: Path | None = Non
     return kept, skipped
 
 
-def with_data_paths(benches: list, pairs: list[str]) -> list:
+def with_data_paths(benches: list, pairs: list[str], prog: str = "lingshu eval") -> list:
     """The benchmarks with the `--data NAME=PATH` overrides applied; a NAME not selected is an error."""
     from dataclasses import replace
 
@@ -173,11 +189,11 @@ def with_data_paths(benches: list, pairs: list[str]) -> list:
     for pair in pairs:
         name, sep, path = pair.partition("=")
         if not sep or not name.strip() or not path.strip():
-            raise SystemExit(f"lingshu eval: --data {pair!r}: expected NAME=PATH")
+            raise SystemExit(f"{prog}: --data {pair!r}: expected NAME=PATH")
         paths[name.strip()] = path.strip()
     unknown = sorted(set(paths) - {b.name for b in benches})
     if unknown:
-        raise SystemExit(f"lingshu eval: --data names {', '.join(unknown)}, which --benchmarks does not select")
+        raise SystemExit(f"{prog}: --data names {', '.join(unknown)}, which --benchmarks does not select")
     return [replace(b, path=paths[b.name]) if b.name in paths else b for b in benches]
 
 
@@ -201,4 +217,24 @@ def results_table(title: str, results: list[dict], suite: dict):
     for group, average in suite["group_averages"].items():
         table.add_row(f"[b]{group} (macro)[/b]", "", f"{average['macro']:.1f}", "", "", "")
         table.add_row(f"[b]{group} (weighted)[/b]", str(average["n"]), f"{average['weighted']:.1f}", "", "", "")
+    return table
+
+
+def clean_table(title: str, results: list[dict]):
+    """Each benchmark's full score beside its clean subset's (the items an audit did not find in training) and
+    clean − full with its paired CI; benchmarks the audit did not cover say so."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("benchmark", "n", "score %", "excluded", "clean n", "clean % (95% CI)", "clean − full (95% CI)"):
+        table.add_column(column, justify="left" if column == "benchmark" else "right", no_wrap=column == "benchmark")
+    for r in results:
+        clean = r.get("clean", {})
+        if not clean.get("audited"):
+            table.add_row(r["benchmark"], str(r["n"]), f"{r['score']:.1f}", "not audited", "", "", "")
+            continue
+        gap = clean.get("clean_minus_full")
+        table.add_row(r["benchmark"], str(r["n"]), f"{r['score']:.1f}", str(clean["excluded"]), str(clean["n"]),
+                      f"{clean['score']:.1f} ({clean['ci_low']:.1f}-{clean['ci_high']:.1f})",
+                      f"{gap['delta']:+.1f} ({gap['ci_low']:+.1f}, {gap['ci_high']:+.1f})" if gap else "no clean item")
     return table

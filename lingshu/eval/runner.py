@@ -197,11 +197,11 @@ def group_averages(results: list[dict]) -> dict[str, dict]:
 
 
 def suite_summary(results: list[dict], out_dir: Path, name: str = METRICS) -> dict:
-    """Per-benchmark scores (with their image controls, where run) plus each group's averages: `group_averages`
+    """Per-benchmark scores (with their image controls and clean subset, where run) plus each group's averages: `group_averages`
     names both the macro and the question-weighted one; `groups` repeats the macro one, the figure earlier
     suite files (and the report) read."""
-    benchmarks = {r["benchmark"]: {k: r[k] for k in SUMMARY_KEYS} | ({"controls": r["controls"]} if r.get("controls") else {})
-                  for r in results}
+    benchmarks = {r["benchmark"]: {k: r[k] for k in SUMMARY_KEYS} | {k: r[k] for k in ("controls", "clean")
+                                                                     if r.get(k)} for r in results}
     averages = group_averages(results)
     suite = {"benchmarks": benchmarks, "groups": {g: a["macro"] for g, a in averages.items()}, "group_averages": averages}
     atomic_write_json(out_dir / name, suite)

@@ -5,7 +5,8 @@ control answer the items that have images again under that control and pair each
 with its control score. The paired difference real − control, with a bootstrap interval over the
 questions, is the benchmark's measure of how much its answers depend on the image. Everything lands in
 `<out>/<benchmark>/metrics.json` and the suite's `<out>/metrics.json` (a rescoring names its own file,
-`metrics_rescored_<protocol>.json`, so that it never overwrites the run it rescored).
+`metrics_rescored_<protocol>.json`, so that it never overwrites the run it rescored). With an audit's
+exclusions, each benchmark's clean subset is scored beside it (lingshu.eval.clean).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from lingshu.eval.benchmark import Benchmark
+from lingshu.eval.clean import clean_metrics
 from lingshu.eval.controls import control_items
 from lingshu.eval.runner import METRICS, SUMMARY_KEYS, benchmark_metrics, generate, predictions_file, score_file, suite_summary
 from lingshu.io import atomic_write_json
@@ -25,8 +27,8 @@ Progress = Callable[[str, int], Callable[[int], None]]  # (label, total) -> adva
 
 @dataclass
 class SuiteRun:
-    """How to run: the benchmarks' data root, protocol, batching, item limit, controls, an optional judge, and the
-    name of the metrics files it writes."""
+    """How to run: the benchmarks' data root, protocol, batching, item limit, controls, an optional judge, the
+    name of the metrics files it writes, and optionally the test items to leave out of a clean subset (an audit)."""
 
     root: Path
     protocol: str = "strict"
@@ -36,6 +38,8 @@ class SuiteRun:
     judge: object | None = None
     progress: Progress | None = None
     metrics_name: str = METRICS
+    exclude: dict[str, dict] | None = None  # lingshu.data.audit.exclusions of `exclude_file`; None: no clean subset
+    exclude_file: str = ""
 
 
 def _answer(bench: Benchmark, items: list, backend, path: Path, run: SuiteRun, label: str) -> None:
@@ -52,6 +56,8 @@ def evaluate_benchmark(bench: Benchmark, backend, out: Path, run: SuiteRun) -> d
     _answer(bench, items, backend, path, run, bench.name)
     scored, judge_report = score_file(path, run.protocol, {i.id for i in items}, run.judge, bench)
     metrics = benchmark_metrics(bench, scored, run.protocol, judge_report)
+    if run.exclude is not None:
+        metrics["clean"] = clean_metrics(bench, scored, run.exclude, run.exclude_file, run.root)
     real = {r["id"]: float(r["correct"]) for r in scored}
     for control in run.controls:
         controlled = control_items(items, control, path.parent / control)
