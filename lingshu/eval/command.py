@@ -51,7 +51,11 @@ def add_parser(commands) -> None:
                         help="read benchmark NAME from PATH (relative to --root) instead of its YAML's `path:`, in any "
                              "layout its loader reads (repeatable)")
     parser.add_argument("--judge-model", help="judge open answers with this model on an OpenAI-compatible server")
-    parser.add_argument("--judge-base-url", help="judge server URL (default: $OPENAI_BASE_URL); key from $OPENAI_API_KEY")
+    parser.add_argument("--judge-base-url", help="judge server URL (default: $OPENAI_BASE_URL)")
+    parser.add_argument("--judge-api-key-env", default="OPENAI_API_KEY",
+                        help="environment variable holding the judge's API key (default: OPENAI_API_KEY)")
+    parser.add_argument("--judge-prompt-version", type=int, default=1,
+                        help="version of the judge's prompts (lingshu/eval/judge.py PROMPTS; default: 1)")
     parser.add_argument("--controls", default="",
                         help="image controls, comma-separated: blank-image (each image replaced by a black one of its "
                              "size) and/or text-only (no image); benchmarks with images are answered again under "
@@ -126,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
                     {"base_url": options["base_url"]} if "base_url" in options else {})
                 claim(args.out, run_key(args.model, settings), {"model": args.model, **settings}, args.fresh)
                 backend = make_backend(args.backend, args.model, **options)
-            judge = _judge(args, make_backend)
+            judge = _judge(args)
             metrics_name = rescored_name(args.protocol, judge is not None) if args.rescore else METRICS
             run_settings = SuiteRun(root=args.root, protocol=args.protocol, batch_size=args.batch_size, limit=args.limit,
                                     controls=controls, judge=judge, progress=progress, metrics_name=metrics_name,
@@ -140,8 +144,9 @@ def run(args: argparse.Namespace) -> int:
     if exclude is not None:
         Console().print(clean_table(f"clean subsets: without the test items {args.exclude} lists", results))
     if judge is not None:
-        print(f"judge {args.judge_model}: {judge.asked} new verdicts asked, {judge.errors} judge errors "
-              f"(samples with a judge error keep their exact-match score)")
+        Console().print(judge_table(f"judged by {judge.name}: open, closed and overall", results))
+        print(f"judge {judge.name}: {judge.asked} new verdicts asked, {judge.errors} judge errors "
+              f"(samples with a judge error keep their exact-match score); verdicts are kept in the predictions")
     if args.rescore:
         print(f"rescored metrics: {args.out / metrics_name} and {args.out}/<benchmark>/{metrics_name} "
               f"(the {METRICS} files of the run are unchanged)")
@@ -150,14 +155,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _judge(args: argparse.Namespace, make_backend):
-    if not args.judge_model:
-        return None
-    from lingshu.eval.judge import LLMJudge
+def _judge(args: argparse.Namespace):
+    from lingshu.eval.config import JudgeConfig
+    from lingshu.eval.judge import make_judge
 
-    judge_backend = make_backend("openai", args.judge_model, max_new_tokens=4,
-                                 **({"base_url": args.judge_base_url} if args.judge_base_url else {}))
-    return LLMJudge(judge_backend, args.judge_model, args.out / "judge_cache.jsonl")
+    return make_judge(JudgeConfig(model=args.judge_model or "", base_url=args.judge_base_url or "",
+                                  api_key_env=args.judge_api_key_env, prompt_version=args.judge_prompt_version))
 
 
 def split_available(benches: list, root: Path, predictions_in: Path | None = None) -> tuple[list, dict[str, str]]:
@@ -237,4 +240,21 @@ def clean_table(title: str, results: list[dict]):
         table.add_row(r["benchmark"], str(r["n"]), f"{r['score']:.1f}", str(clean["excluded"]), str(clean["n"]),
                       f"{clean['score']:.1f} ({clean['ci_low']:.1f}-{clean['ci_high']:.1f})",
                       f"{gap['delta']:+.1f} ({gap['ci_low']:+.1f}, {gap['ci_high']:+.1f})" if gap else "no clean item")
+    return table
+
+
+def judge_table(title: str, results: list[dict]):
+    """Per judged benchmark: open, closed and overall scores with their question counts (judged ones in brackets)."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("benchmark", "open % (n, judged)", "closed % (n, judged)", "overall % (n, judged)", "judge errors"):
+        table.add_column(column, justify="left" if column == "benchmark" else "right", no_wrap=column == "benchmark")
+    for r in results:
+        if "judge" not in r:
+            continue
+        kinds = r["judge"]["by_kind"]
+        table.add_row(r["benchmark"], *(f"{kinds[k]['score']:.1f} ({kinds[k]['n']}, {kinds[k]['judged']})"
+                                        if kinds[k]["n"] else "-" for k in ("open", "closed", "overall")),
+                      str(r["judge"]["judge_errors"]))
     return table

@@ -54,7 +54,8 @@ def evaluate_benchmark(bench: Benchmark, backend, out: Path, run: SuiteRun) -> d
     items = bench.items(run.root, run.limit)
     path = predictions_file(out, bench.name)
     _answer(bench, items, backend, path, run, bench.name)
-    scored, judge_report = score_file(path, run.protocol, {i.id for i in items}, run.judge, bench)
+    store = "verdicts" if backend is None else "scores"  # a rescoring keeps the judge's verdicts, not its scores
+    scored, judge_report = score_file(path, run.protocol, {i.id for i in items}, run.judge, bench, store)
     metrics = benchmark_metrics(bench, scored, run.protocol, judge_report)
     if run.exclude is not None:
         metrics["clean"] = clean_metrics(bench, scored, run.exclude, run.exclude_file, run.root)
@@ -66,7 +67,7 @@ def evaluate_benchmark(bench: Benchmark, backend, out: Path, run: SuiteRun) -> d
         control_path = predictions_file(out, bench.name, control)
         _answer(bench, controlled, backend, control_path, run, f"{bench.name} ({control})")
         control_scored, control_judged = score_file(control_path, run.protocol, {i.id for i in controlled}, run.judge,
-                                                    bench)
+                                                    bench, store)
         control_metrics = benchmark_metrics(bench, control_scored, run.protocol, control_judged)
         atomic_write_json(control_path.parent / run.metrics_name, control_metrics)
         control_scores = {r["id"]: float(r["correct"]) for r in control_scored}
@@ -87,6 +88,7 @@ def evaluate_suite(benches: list[Benchmark], backend, out: Path, run: SuiteRun) 
 
 def flat_metrics(results: list[dict], suite: dict) -> dict[str, float]:
     """MLflow names: `<benchmark>/accuracy|ci_low|ci_high|parse_fail_rate`, `<benchmark>/<control>/...`,
+    `<benchmark>/judged/<open|closed|overall>/accuracy|n` (with a judge),
     `group/<g>` (the macro average) and `group/<g>/weighted` (weighted by questions)."""
     flat: dict[str, float] = {}
     for r in results:
@@ -98,5 +100,8 @@ def flat_metrics(results: list[dict], suite: dict) -> dict[str, float]:
             flat |= {f"{name}/{control}/accuracy": c["score"], f"{name}/{control}/real_minus_control": gap["delta"],
                      f"{name}/{control}/real_minus_control_ci_low": gap["ci_low"],
                      f"{name}/{control}/real_minus_control_ci_high": gap["ci_high"]}
+        for kind, judged in r.get("judge", {}).get("by_kind", {}).items():
+            if judged["n"]:
+                flat |= {f"{name}/judged/{kind}/accuracy": judged["score"], f"{name}/judged/{kind}/n": judged["n"]}
     flat |= {f"group/{g}": v for g, v in suite["groups"].items()}
     return flat | {f"group/{g}/weighted": a["weighted"] for g, a in suite["group_averages"].items()}
