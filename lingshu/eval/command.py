@@ -6,6 +6,7 @@
     lingshu eval --rescore --out eval/instruct --benchmarks vqa_rad --protocol medevalkit   # no model needed
     lingshu eval --model models/instruct --benchmarks all --out eval/all   # every benchmark whose data is here
     lingshu eval --rescore --out eval/instruct --benchmarks vqa_rad --exclude audit.json   # clean subset (lingshu audit)
+    lingshu eval --rescore --out eval/instruct --compare-to lingshu-7b   # beside the paper's Lingshu-7B scores
 
 Benchmarks are YAML files (lingshu/eval/benchmarks/, plus --benchmark-dir); a group name (e.g.
 text_qa) selects all its benchmarks, `all` every one (those without data are skipped and listed).
@@ -69,6 +70,9 @@ def add_parser(commands) -> None:
     parser.add_argument("--exclude", type=Path, metavar="AUDIT",
                         help="an audit file of `lingshu audit`: each audited benchmark is also scored without the test "
                              "items it lists (the clean subset), with clean - full and its paired bootstrap CI")
+    parser.add_argument("--compare-to", metavar="NAME",
+                        help="print each score beside a model's published one (lingshu/eval/published/: lingshu-7b, "
+                             "lingshu-32b; or a YAML file in that form), marking those outside this run's 95%% CI")
     parser.add_argument("--available", action="store_true",
                         help="evaluate the selected benchmarks whose data is present, list the others as skipped "
                              "(implied by --benchmarks all)")
@@ -88,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
     from lingshu.eval.config import EvalConfig
     from lingshu.eval.controls import parse_controls
     from lingshu.eval.outdir import SETTINGS, FolderBusy, FolderTaken, claim, locked, run_key
+    from lingshu.data.audit import exclusions
+    from lingshu.eval.printed import clean_table, judge_table, print_comparison
+    from lingshu.eval.published import published
     from lingshu.eval.runner import METRICS, rescored_name
     from lingshu.eval.suite import SuiteRun, evaluate_suite
 
@@ -98,14 +105,8 @@ def run(args: argparse.Namespace) -> int:
         benches, skipped = split_available(benches, args.root, args.out if args.rescore else None)
     if not args.rescore and not args.model:
         raise SystemExit("lingshu eval: --model is required unless --rescore")
-    exclude = None
-    if args.exclude:
-        from lingshu.data.audit import exclusions
-
-        try:
-            exclude = exclusions(args.exclude)
-        except ValueError as exc:
-            raise SystemExit(f"lingshu eval: {exc}") from None
+    reference = _read_option(args.compare_to, published, "--compare-to: ")
+    exclude = _read_option(args.exclude, exclusions)
     try:
         controls = parse_controls(args.controls)
     except ValueError as exc:
@@ -143,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
     Console().print(results_table(f"{args.model or args.out} ({args.protocol})", results, suite))
     if exclude is not None:
         Console().print(clean_table(f"clean subsets: without the test items {args.exclude} lists", results))
+    if reference is not None:
+        print_comparison(reference, results, args.protocol)
     if judge is not None:
         Console().print(judge_table(f"judged by {judge.name}: open, closed and overall", results))
         print(f"judge {judge.name}: {judge.asked} new verdicts asked, {judge.errors} judge errors "
@@ -153,6 +156,17 @@ def run(args: argparse.Namespace) -> int:
     for name, why in skipped.items():
         print(f"skipped {name}: {why}")
     return 0
+
+
+def _read_option(value, read, label: str = ""):
+    """`read(value)` for an option that names a file or an entry (None when not given); a ValueError stops the
+    command with its message."""
+    if not value:
+        return None
+    try:
+        return read(value)
+    except ValueError as exc:
+        raise SystemExit(f"lingshu eval: {label}{exc}") from None
 
 
 def _judge(args: argparse.Namespace):
@@ -220,41 +234,4 @@ def results_table(title: str, results: list[dict], suite: dict):
     for group, average in suite["group_averages"].items():
         table.add_row(f"[b]{group} (macro)[/b]", "", f"{average['macro']:.1f}", "", "", "")
         table.add_row(f"[b]{group} (weighted)[/b]", str(average["n"]), f"{average['weighted']:.1f}", "", "", "")
-    return table
-
-
-def clean_table(title: str, results: list[dict]):
-    """Each benchmark's full score beside its clean subset's (the items an audit did not find in training) and
-    clean − full with its paired CI; benchmarks the audit did not cover say so."""
-    from rich.table import Table
-
-    table = Table(title=title)
-    for column in ("benchmark", "n", "score %", "excluded", "clean n", "clean % (95% CI)", "clean − full (95% CI)"):
-        table.add_column(column, justify="left" if column == "benchmark" else "right", no_wrap=column == "benchmark")
-    for r in results:
-        clean = r.get("clean", {})
-        if not clean.get("audited"):
-            table.add_row(r["benchmark"], str(r["n"]), f"{r['score']:.1f}", "not audited", "", "", "")
-            continue
-        gap = clean.get("clean_minus_full")
-        table.add_row(r["benchmark"], str(r["n"]), f"{r['score']:.1f}", str(clean["excluded"]), str(clean["n"]),
-                      f"{clean['score']:.1f} ({clean['ci_low']:.1f}-{clean['ci_high']:.1f})",
-                      f"{gap['delta']:+.1f} ({gap['ci_low']:+.1f}, {gap['ci_high']:+.1f})" if gap else "no clean item")
-    return table
-
-
-def judge_table(title: str, results: list[dict]):
-    """Per judged benchmark: open, closed and overall scores with their question counts (judged ones in brackets)."""
-    from rich.table import Table
-
-    table = Table(title=title)
-    for column in ("benchmark", "open % (n, judged)", "closed % (n, judged)", "overall % (n, judged)", "judge errors"):
-        table.add_column(column, justify="left" if column == "benchmark" else "right", no_wrap=column == "benchmark")
-    for r in results:
-        if "judge" not in r:
-            continue
-        kinds = r["judge"]["by_kind"]
-        table.add_row(r["benchmark"], *(f"{kinds[k]['score']:.1f} ({kinds[k]['n']}, {kinds[k]['judged']})"
-                                        if kinds[k]["n"] else "-" for k in ("open", "closed", "overall")),
-                      str(r["judge"]["judge_errors"]))
     return table
