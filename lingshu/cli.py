@@ -4,6 +4,7 @@
 `--scope synthetic|all` on the synthesize outputs too (what the validate stages do, without MLflow logging), optionally re-curating first — a pull-request workflow
 runs it when data sources or checks change. `lingshu params` prints every params.yaml field with its help.
 `lingshu eval` scores any Hugging Face model on benchmarks (see lingshu/eval/command.py).
+`lingshu audit` lists the benchmark test items any training data contains (see lingshu/data/audit_command.py).
 `lingshu profile` lists, checks and applies the profiles of profiles/ (see lingshu/profiles.py).
 """
 
@@ -90,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     from lingshu.eval.command import add_parser as add_eval
 
     add_eval(commands)
+    from lingshu.data.audit_command import add_parser as add_audit
+
+    add_audit(commands)
     from lingshu.report.command import add_parser as add_ablate
 
     add_ablate(commands)

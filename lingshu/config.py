@@ -49,7 +49,10 @@ class CurateConfig:
     """Filters, dedup, decontamination and labelling applied by the `curate` stage (recipe defaults)."""
 
     sources: list[SourceConfig] = required("Training sources, in any order (priority decides near-duplicate winners).")
-    benchmarks: list[SourceConfig] = required("Evaluation sets whose test split must not leak into training ([] for none).")
+    benchmarks: list[str] = required("Evaluation benchmarks whose items must not leak into training, by name or "
+                                     "group (lingshu/eval/benchmarks/*.yaml, as `lingshu eval --benchmarks` takes "
+                                     "them; [] for none): each read as the evaluation reads it, from its YAML's path: "
+                                     "and split:.")
     source_priority: list[str] = required("Source names from most to least reliable; near-duplicates keep the copy "
                                           "from the earliest.")
     output_dir: str = doc("data/curated", "Where the curated Parquet tables go (one per data group).")

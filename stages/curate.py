@@ -9,6 +9,7 @@ import sys
 
 from lingshu.config import load_section
 from lingshu.data.curate_report import curate_and_report
+from lingshu.data.decontam import select_benchmarks
 from lingshu.tracking import log_stage_metrics, repo_root, stage_run
 
 
@@ -20,7 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_section("curate", args.params, args.overrides)
     tracking = load_section("tracking", args.params)
     repo = repo_root()
-    with stage_run("curate", cfg, tracking, [s.path for s in cfg.sources + cfg.benchmarks], "source"):
+    inputs = [s.path for s in cfg.sources] + [b.path for b in select_benchmarks(cfg.benchmarks)]
+    with stage_run("curate", cfg, tracking, inputs, "source"):
         metrics, plots = curate_and_report(cfg, repo)
         log_stage_metrics(metrics, [repo / cfg.metrics_file], plots)
     print(f"curate: {metrics['inputs']} inputs -> {metrics['kept']} kept, {metrics['rejected']} rejected "

@@ -11,7 +11,7 @@ from PIL import Image
 from lingshu.eval.metrics import mean_with_ci
 from lingshu.report.charts import delta_chart, progression_chart
 from lingshu.report.compare import compare_systems, to_markdown, to_metrics, to_rows
-from lingshu.stats.paired import item_scores, paired_bootstrap
+from lingshu.stats.paired import item_scores, paired_bootstrap, subset_bootstrap
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -95,6 +95,32 @@ def test_different_questions_are_refused_with_counts():
     variant = scores_from([1.0] * 8)
     with pytest.raises(ValueError, match=r"same questions.*baseline has 10, variant 8.*2 only in the baseline"):
         paired_bootstrap(baseline, variant)
+
+
+def test_a_subset_of_all_questions_differs_by_nothing():
+    scores = scores_from(coin_flips(200, seed=3))
+    result = subset_bootstrap(scores, list(scores))
+    assert (result.delta, result.ci_low, result.ci_high, result.significant) == (0.0, 0.0, 0.0, False)
+
+
+def test_a_subset_that_is_harder_than_the_rest_is_significantly_below_the_whole():
+    flags = coin_flips(100, seed=1, p=0.9) + coin_flips(300, seed=2, p=0.3)
+    scores = scores_from(flags)
+    hard = [f"q{i}" for i in range(100, 400)]
+    result = subset_bootstrap(scores, hard)
+    assert result.baseline == pytest.approx(100 * sum(flags) / 400)
+    assert result.variant == pytest.approx(100 * sum(flags[100:]) / 300) and result.n == 300
+    assert result.ci_high < 0 and result.significant and result.ci_low <= result.delta <= result.ci_high
+    alike = subset_bootstrap(scores_from(coin_flips(400, seed=4)), [f"q{i}" for i in range(0, 400, 2)])
+    assert alike.ci_low < 0 < alike.ci_high, "a random half of the same questions is not different"
+
+
+def test_a_subset_must_name_known_questions():
+    scores = scores_from([1.0, 0.0])
+    with pytest.raises(ValueError, match="1 subset ids are not among the 2 questions"):
+        subset_bootstrap(scores, ["q0", "q9"])
+    with pytest.raises(ValueError, match="empty"):
+        subset_bootstrap(scores, [])
 
 
 def test_item_scores_converts_bools_and_keeps_floats():

@@ -17,25 +17,24 @@ from lingshu.config import CurateConfig
 from lingshu.data.curate import count_tokens
 from lingshu.data.dedup import normalise_text
 from lingshu.data.images import inspect_image
-from lingshu.data.schema import BadRecord, IMAGE_TOKEN, Sample
-from lingshu.data.sources import load_source
+from lingshu.data.schema import BadRecord, IMAGE_TOKEN
+from lingshu.data.decontam import select_benchmarks, benchmark_items
 
 
 def benchmark_fingerprints(cfg: CurateConfig, repo: Path) -> tuple[dict[str, str], dict[int, str]]:
+    """Normalised text -> benchmark and pHash -> benchmark of every test item, read through the same adapter
+    as curation (lingshu.data.decontam.benchmark_item), matched here on exact text and exact pHash only."""
     texts: dict[str, str] = {}
     phashes: dict[int, str] = {}
-    for bench in cfg.benchmarks:
-        bench_cfg = type(bench)(**{**bench.__dict__, "group": bench.group or "medical_text"})
-        for record in load_source(bench_cfg, repo):
-            if not isinstance(record, Sample) or record.split != "test":
+    for item in benchmark_items(select_benchmarks(cfg.benchmarks), repo):
+        if normalise_text(item.text):  # a text of no [a-z0-9] words matches nothing exactly, as in curation
+            texts.setdefault(normalise_text(item.text), item.benchmark)
+        for image in item.images:
+            try:
+                info, _ = inspect_image(image.read(), 1, cfg.max_image_pixels, cfg.jpeg_draft)
+                phashes.setdefault(info.phash, item.benchmark)
+            except BadRecord:
                 continue
-            texts.setdefault(normalise_text(record.overlap_text()), bench.name)
-            for image in record.images:
-                try:
-                    info, _ = inspect_image(image.read(), 1, cfg.max_image_pixels, cfg.jpeg_draft)
-                    phashes.setdefault(info.phash, bench.name)
-                except BadRecord:
-                    continue
     return texts, phashes
 
 

@@ -23,13 +23,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lingshu.config import CurateConfig, SourceConfig, problems_of
-from lingshu.data.decontam import BenchmarkIndex, benchmark_samples
+from lingshu.data.decontam import BenchmarkIndex, Fingerprint, select_benchmarks, benchmark_items
 from lingshu.data.dedup import KeptTexts, PHashIndex
 from lingshu.data.images import ImageInfo, thumbnail_features
 from lingshu.data.modality import ModalityClassifier
 from lingshu.data.neardup import NearDupIndex, check_redis, drop_keys, new_basename
 from lingshu.data.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Rejected, Sample
-from lingshu.data.screen import BenchmarkItem, Screened, Screener
+from lingshu.data.screen import Screened, Screener
 from lingshu.data.screen import count_tokens  # noqa: F401  (re-exported: lingshu.checks imports it from here)
 from lingshu.data.sources import check_options, load_source
 from lingshu.data.store import ImageStore
@@ -48,6 +48,11 @@ class CurationResult:
     deid_counts: Counter = field(default_factory=Counter)
     overlaps: Counter = field(default_factory=Counter)  # (benchmark, kind) -> samples
     metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def coarse(kind: str) -> str:
+    """An overlap's kind as the curate metrics count it: image or text (exact or near)."""
+    return "text" if kind.startswith("text") else kind
 
 
 def ordered_sources(cfg: CurateConfig) -> list[SourceConfig]:
@@ -80,8 +85,9 @@ class Curator:
         problems = problems_of(self.cfg, "curate.")  # the load-time checks, for a config built in code
         if problems:
             raise ValueError("; ".join(problems))
-        for src in [*self.cfg.sources, *self.cfg.benchmarks]:  # a misspelt option fails before any work
+        for src in self.cfg.sources:  # a misspelt option fails before any work
             check_options(src)
+        benches = select_benchmarks(self.cfg.benchmarks)
         url = redis_url(self.cfg)
         self.records: list[Sample | Rejected] = []
         seen: set[str] = set()
@@ -94,11 +100,10 @@ class Curator:
                     record = Rejected.of(record, "duplicate_id", "an earlier record of the source has this id", "load")
                 seen.add(record.id)
                 self.records.append(record)
-        self.bench_samples = list(benchmark_samples(self.cfg.benchmarks, self.repo))
+        self.benchmark_items = list(benchmark_items(benches, self.repo))
         screened, fingerprints = self.screen(url)
-        self.benchmarks = BenchmarkIndex.build(
-            [(name, sample, fingerprints[k]) for k, (name, sample) in enumerate(self.bench_samples)],
-            self.cfg.decontam_threshold, self.cfg.minhash_num_perm)
+        self.benchmarks = BenchmarkIndex.build([(item, fingerprints[k]) for k, item in enumerate(self.benchmark_items)],
+                                               self.cfg.decontam_threshold, self.cfg.minhash_num_perm)
         decisions = tqdm(self.records, desc="curate: decide", unit="rec", leave=False, disable=None)
         for order, record in enumerate(decisions):
             outcome = record if isinstance(record, Rejected) else self.decide(order, record, screened[order])
@@ -110,16 +115,17 @@ class Curator:
         self.check_conservation()
         return self.result
 
-    def screen(self, url: str | None) -> tuple[dict[int, Screened], dict[int, BenchmarkItem]]:
-        """Screen all records and benchmark items in `workers` processes; fill in the near-duplicate edges."""
+    def screen(self, url: str | None) -> tuple[dict[int, Screened], dict[int, Fingerprint]]:
+        """Screen all records and fingerprint the benchmarks' test items in `workers` processes; fill in the
+        near-duplicate edges."""
         workers, cfg = self.cfg.workers, self.cfg
         basename = new_basename()
-        bench_shards = shards([sample for _, sample in self.bench_samples], workers)
+        bench_shards = shards(self.benchmark_items, workers)
         record_shards = shards(self.records, workers)
 
-        def job(worker: int, barrier) -> tuple[dict[int, Screened], dict[int, BenchmarkItem]]:
+        def job(worker: int, barrier) -> tuple[dict[int, Screened], dict[int, Fingerprint]]:
             screener = Screener(cfg, self.store)
-            bench = {k: screener.benchmark(self.bench_samples[k][1]) for k in bench_shards[worker]}
+            bench = {k: screener.benchmark_item(self.benchmark_items[k]) for k in bench_shards[worker]}
             screened = {order: screener.record(self.records[order])
                         for order in tqdm(record_shards[worker], desc=f"curate: screen (worker {worker})", unit="rec",
                                           leave=False, position=worker, disable=None)}
@@ -166,11 +172,12 @@ class Curator:
     def screen_training_sample(self, order: int, sample: Sample, screened: Screened,
                                infos: list[ImageInfo]) -> Rejected | None:
         overlaps = self.benchmarks.overlaps(screened.overlap, [i.phash for i in infos])
-        for benchmark, kind in sorted({(o.benchmark, o.kind) for o in overlaps}):
+        for benchmark, kind in sorted({(o.benchmark, coarse(o.kind)) for o in overlaps}):
             self.result.overlaps[(benchmark, kind)] += 1
         if overlaps:
             first = overlaps[0]
-            detail = f"{first.kind} overlaps {first.match}" + (f" (+{len(overlaps) - 1} more)" if len(overlaps) > 1 else "")
+            more = f" (+{len(overlaps) - 1} more)" if len(overlaps) > 1 else ""
+            detail = f"{coarse(first.kind)} overlaps {first.item}{more}"
             if self.cfg.decontaminate == "drop":
                 return Rejected.of(sample, "benchmark_overlap", detail, "decontaminate")
             sample.meta["benchmark_overlap"] = sorted({o.benchmark for o in overlaps})

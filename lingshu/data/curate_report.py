@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lingshu.data.curate import CurationResult, Curator, write_outputs
+from lingshu.data.decontam import BenchmarkIndex
 from lingshu.io import atomic_write_json
 
 
@@ -23,12 +24,12 @@ def curate_and_report(cfg, repo: Path) -> tuple[dict[str, Any], list[Path]]:
     curator = Curator(cfg, repo)
     result = curator.run()
     write_outputs(result, cfg, repo, curator.store)
-    metrics = build_metrics(result, curator.benchmarks.sizes)
+    metrics = build_metrics(result, curator.benchmarks)
     atomic_write_json(repo / cfg.metrics_file, metrics)
     return metrics, write_plots(result, repo / cfg.plots_dir)
 
 
-def build_metrics(result: CurationResult, benchmark_sizes: Counter) -> dict[str, Any]:
+def build_metrics(result: CurationResult, benchmarks: BenchmarkIndex) -> dict[str, Any]:
     kept = Counter(s.source for g in result.kept.values() for s in g)
     rejected = Counter(r.source for r in result.rejected)
     per_source = {
@@ -50,7 +51,9 @@ def build_metrics(result: CurationResult, benchmark_sizes: Counter) -> dict[str,
         "rejected_by_reason": dict(sorted(Counter(r.reason for r in result.rejected).items())),
         "kept_by_group": {g: len(s) for g, s in sorted(result.kept.items())},
         "decontamination": {
-            "benchmark_test_items": dict(sorted(benchmark_sizes.items())),
+            "benchmark_test_items": dict(sorted(benchmarks.sizes.items())),
+            # items whose images were not found (matched on their text only), by benchmark; {} when all were
+            "test_items_without_images": {b: n for b, n in sorted(benchmarks.without_images.items()) if n},
             "overlapping_training_samples": overlaps,
             "dropped_by_first_benchmark": dict(sorted(by_overlap_bench.items())),
         },

@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 
 from lingshu.config import CurateConfig
+from lingshu.data.decontam import Fingerprint, BenchmarkItem
 from lingshu.data.dedup import MinHasher, TextCandidate, TextSketch
 from lingshu.data.deid import deidentify
 from lingshu.data.images import ImageInfo, inspect_image
@@ -30,9 +31,10 @@ def count_tokens(text: str) -> int:
 
 
 class ImageChecker:
-    """Inspects each distinct image once (cached by ref) and puts it in the content-addressed store."""
+    """Inspects each distinct image once (cached by ref) and puts it in the content-addressed store (when there
+    is one: an audit only fingerprints)."""
 
-    def __init__(self, cfg: CurateConfig, store: ImageStore):
+    def __init__(self, cfg: CurateConfig, store: ImageStore | None):
         self.cfg, self.store = cfg, store
         self.cache: dict[str, ImageInfo | BadRecord] = {}
         self.keys: dict[str, str] = {}
@@ -43,7 +45,8 @@ class ImageChecker:
             try:
                 info, stored = inspect_image(image.read(), self.cfg.min_image_side, self.cfg.max_image_pixels,
                                              self.cfg.jpeg_draft)
-                self.keys[image.ref] = self.store.put(info.sha256, info.ext, stored)
+                if self.store is not None:
+                    self.keys[image.ref] = self.store.put(info.sha256, info.ext, stored)
                 result = info
             except BadRecord as bad:
                 result = bad
@@ -65,30 +68,26 @@ class Screened:
     text: TextCandidate | None = None  # training samples other than captions: the near-duplicate check's input
 
 
-@dataclass
-class BenchmarkItem:
-    """A benchmark test item, fingerprinted: the pHashes of its readable images and its question's sketch."""
-
-    phashes: list[int]
-    overlap: TextSketch
-
-
 class Screener:
-    """Screens records and benchmark items (one per worker: it caches the images it has inspected)."""
+    """Screens records and fingerprints benchmark items (one per worker: it caches the images it has inspected)."""
 
-    def __init__(self, cfg: CurateConfig, store: ImageStore):
+    def __init__(self, cfg: CurateConfig, store: ImageStore | None):
         self.cfg = cfg
         self.check_image = ImageChecker(cfg, store)
         self.hasher = MinHasher(cfg.minhash_num_perm)
 
-    def benchmark(self, sample: Sample) -> BenchmarkItem:
-        phashes = []
-        for image in sample.images:
+    def fingerprint(self, text: str, images: list[ImageSource]) -> tuple[Fingerprint, int]:
+        """The pHashes of the readable images and the text's sketch, and how many images could not be read."""
+        phashes, unreadable = [], 0
+        for image in images:
             try:
                 phashes.append(self.check_image(image).phash)
             except BadRecord:
-                continue
-        return BenchmarkItem(phashes, self.hasher.sketch(sample.overlap_text()))
+                unreadable += 1
+        return Fingerprint(phashes, self.hasher.sketch(text)), unreadable
+
+    def benchmark_item(self, item: BenchmarkItem) -> Fingerprint:
+        return self.fingerprint(item.text, item.images)[0]
 
     def record(self, sample: Sample) -> Screened:
         """Screen one record; `sample` itself is left unchanged (the deciding process applies the result)."""

@@ -17,24 +17,25 @@ import zlib
 from multiprocessing.connection import wait
 from typing import Any, Callable
 
-from lingshu.data.schema import Sample
+from lingshu.data.schema import Rejected
 
 Job = Callable[[int, Any], Any]  # job(worker, barrier) -> a picklable result
 
 
-def shard_of(index: int, sample: Sample, workers: int) -> int:
-    """The worker (0..workers-1) that screens record `index`: by its first image, else round-robin."""
-    if sample.images:
-        return zlib.crc32(sample.images[0].ref.encode()) % workers
+def shard_of(index: int, record, workers: int) -> int:
+    """The worker (0..workers-1) that screens record `index` (a `Sample` or a benchmark's `BenchmarkItem`): by its
+    first image, else round-robin."""
+    if record.images:
+        return zlib.crc32(record.images[0].ref.encode()) % workers
     return index % workers
 
 
 def shards(records: list, workers: int) -> list[list[int]]:
-    """Disjoint lists of the indexes of the `Sample`s among `records`, one per worker, each in stream order
-    (records that are not samples, such as a loader's `Rejected`, need no screening)."""
+    """Disjoint lists of the indexes of `records` to screen, one per worker, each in stream order (a loader's
+    `Rejected` records need no screening)."""
     out: list[list[int]] = [[] for _ in range(workers)]
     for index, record in enumerate(records):
-        if isinstance(record, Sample):
+        if not isinstance(record, Rejected):
             out[shard_of(index, record, workers)].append(index)
     return out
 

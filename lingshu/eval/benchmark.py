@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from lingshu.eval.layouts import Layout, choose
 from lingshu.eval.medevalkit_protocol import Settings
@@ -82,11 +82,14 @@ class Benchmark:
             raise ValueError(f"{self.source_file}: loader {self.loader!r} is not one of {sorted(LOADERS)}")
         return choose(self, self.data(root), LOADERS[self.loader])
 
+    def listed(self, root: Path) -> Iterator[EvalItem]:
+        """Every item of the split in file order, its images not read yet (`EvalItem.ready` reads them)."""
+        return self.layout(root).read(self, Path(root), self.data(root))
+
     def items(self, root: Path, limit: int = 0) -> list[EvalItem]:
         """The benchmark's items in file order; with `limit`, a fixed sample of that many (see `sample`), of which
         only the chosen ones read their images."""
-        candidates = list(self.layout(root).read(self, Path(root), self.data(root)))
-        return [item.ready() for item in sample(candidates, limit)]
+        return [item.ready() for item in sample(list(self.listed(root)), limit)]
 
 
 def sample(items: list[EvalItem], limit: int) -> list[EvalItem]:

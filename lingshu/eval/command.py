@@ -5,6 +5,8 @@
     lingshu eval --model models/instruct --benchmarks image_grounding --controls blank-image --out /tmp/look
     lingshu eval --rescore --out eval/instruct --benchmarks vqa_rad --protocol medevalkit   # no model needed
     lingshu eval --model models/instruct --benchmarks all --out eval/all   # every benchmark whose data is here
+    lingshu eval --rescore --out eval/instruct --benchmarks vqa_rad --exclude audit.json   # clean subset (lingshu audit)
+    lingshu eval --rescore --out eval/instruct --compare-to lingshu-7b   # beside the paper's Lingshu-7B scores
 
 Benchmarks are YAML files (lingshu/eval/benchmarks/, plus --benchmark-dir); a group name (e.g.
 text_qa) selects all its benchmarks, `all` every one (those without data are skipped and listed).
@@ -50,7 +52,11 @@ def add_parser(commands) -> None:
                         help="read benchmark NAME from PATH (relative to --root) instead of its YAML's `path:`, in any "
                              "layout its loader reads (repeatable)")
     parser.add_argument("--judge-model", help="judge open answers with this model on an OpenAI-compatible server")
-    parser.add_argument("--judge-base-url", help="judge server URL (default: $OPENAI_BASE_URL); key from $OPENAI_API_KEY")
+    parser.add_argument("--judge-base-url", help="judge server URL (default: $OPENAI_BASE_URL)")
+    parser.add_argument("--judge-api-key-env", default="OPENAI_API_KEY",
+                        help="environment variable holding the judge's API key (default: OPENAI_API_KEY)")
+    parser.add_argument("--judge-prompt-version", type=int, default=1,
+                        help="version of the judge's prompts (lingshu/eval/judge.py PROMPTS; default: 1)")
     parser.add_argument("--controls", default="",
                         help="image controls, comma-separated: blank-image (each image replaced by a black one of its "
                              "size) and/or text-only (no image); benchmarks with images are answered again under "
@@ -61,6 +67,12 @@ def add_parser(commands) -> None:
     parser.add_argument("--fresh", action="store_true",
                         help="discard predictions in --out that another model or other settings made, instead of "
                              "stopping (predictions of this model and settings are always resumed)")
+    parser.add_argument("--exclude", type=Path, metavar="AUDIT",
+                        help="an audit file of `lingshu audit`: each audited benchmark is also scored without the test "
+                             "items it lists (the clean subset), with clean - full and its paired bootstrap CI")
+    parser.add_argument("--compare-to", metavar="NAME",
+                        help="print each score beside a model's published one (lingshu/eval/published/: lingshu-7b, "
+                             "lingshu-32b; or a YAML file in that form), marking those outside this run's 95%% CI")
     parser.add_argument("--available", action="store_true",
                         help="evaluate the selected benchmarks whose data is present, list the others as skipped "
                              "(implied by --benchmarks all)")
@@ -76,9 +88,13 @@ def run(args: argparse.Namespace) -> int:
     import lingshu.eval.loaders  # noqa: F401  (registers the loaders)
     from lingshu.eval.backends import make_backend
     from lingshu.eval.benchmark import ALL, select
+    from lingshu.eval.clean import AuditMismatch
     from lingshu.eval.config import EvalConfig
     from lingshu.eval.controls import parse_controls
     from lingshu.eval.outdir import SETTINGS, FolderBusy, FolderTaken, claim, locked, run_key
+    from lingshu.data.audit import exclusions
+    from lingshu.eval.printed import clean_table, judge_table, print_comparison
+    from lingshu.eval.published import published
     from lingshu.eval.runner import METRICS, rescored_name
     from lingshu.eval.suite import SuiteRun, evaluate_suite
 
@@ -89,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
         benches, skipped = split_available(benches, args.root, args.out if args.rescore else None)
     if not args.rescore and not args.model:
         raise SystemExit("lingshu eval: --model is required unless --rescore")
+    reference = _read_option(args.compare_to, published, "--compare-to: ")
+    exclude = _read_option(args.exclude, exclusions)
     try:
         controls = parse_controls(args.controls)
     except ValueError as exc:
@@ -113,19 +131,25 @@ def run(args: argparse.Namespace) -> int:
                     {"base_url": options["base_url"]} if "base_url" in options else {})
                 claim(args.out, run_key(args.model, settings), {"model": args.model, **settings}, args.fresh)
                 backend = make_backend(args.backend, args.model, **options)
-            judge = _judge(args, make_backend)
+            judge = _judge(args)
             metrics_name = rescored_name(args.protocol, judge is not None) if args.rescore else METRICS
             run_settings = SuiteRun(root=args.root, protocol=args.protocol, batch_size=args.batch_size, limit=args.limit,
-                                    controls=controls, judge=judge, progress=progress, metrics_name=metrics_name)
+                                    controls=controls, judge=judge, progress=progress, metrics_name=metrics_name,
+                                    exclude=exclude, exclude_file=str(args.exclude or ""))
             results, suite = evaluate_suite(benches, backend, args.out, run_settings)
-    except (FolderBusy, FolderTaken) as exc:
+    except (FolderBusy, FolderTaken, AuditMismatch) as exc:
         raise SystemExit(f"lingshu eval: {exc}") from None
     for bar in bars:
         bar.close()
     Console().print(results_table(f"{args.model or args.out} ({args.protocol})", results, suite))
+    if exclude is not None:
+        Console().print(clean_table(f"clean subsets: without the test items {args.exclude} lists", results))
+    if reference is not None:
+        print_comparison(reference, results, args.protocol)
     if judge is not None:
-        print(f"judge {args.judge_model}: {judge.asked} new verdicts asked, {judge.errors} judge errors "
-              f"(samples with a judge error keep their exact-match score)")
+        Console().print(judge_table(f"judged by {judge.name}: open, closed and overall", results))
+        print(f"judge {judge.name}: {judge.asked} new verdicts asked, {judge.errors} judge errors "
+              f"(samples with a judge error keep their exact-match score); verdicts are kept in the predictions")
     if args.rescore:
         print(f"rescored metrics: {args.out / metrics_name} and {args.out}/<benchmark>/{metrics_name} "
               f"(the {METRICS} files of the run are unchanged)")
@@ -134,14 +158,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _judge(args: argparse.Namespace, make_backend):
-    if not args.judge_model:
+def _read_option(value, read, label: str = ""):
+    """`read(value)` for an option that names a file or an entry (None when not given); a ValueError stops the
+    command with its message."""
+    if not value:
         return None
-    from lingshu.eval.judge import LLMJudge
+    try:
+        return read(value)
+    except ValueError as exc:
+        raise SystemExit(f"lingshu eval: {label}{exc}") from None
 
-    judge_backend = make_backend("openai", args.judge_model, max_new_tokens=4,
-                                 **({"base_url": args.judge_base_url} if args.judge_base_url else {}))
-    return LLMJudge(judge_backend, args.judge_model, args.out / "judge_cache.jsonl")
+
+def _judge(args: argparse.Namespace):
+    from lingshu.eval.config import JudgeConfig
+    from lingshu.eval.judge import make_judge
+
+    return make_judge(JudgeConfig(model=args.judge_model or "", base_url=args.judge_base_url or "",
+                                  api_key_env=args.judge_api_key_env, prompt_version=args.judge_prompt_version))
 
 
 def split_available(benches: list, root: Path, predictions_in: Path | None = None) -> tuple[list, dict[str, str]]:
@@ -165,7 +198,7 @@ def split_available(benches: list, root: Path, predictions_in: Path | None = Non
     return kept, skipped
 
 
-def with_data_paths(benches: list, pairs: list[str]) -> list:
+def with_data_paths(benches: list, pairs: list[str], prog: str = "lingshu eval") -> list:
     """The benchmarks with the `--data NAME=PATH` overrides applied; a NAME not selected is an error."""
     from dataclasses import replace
 
@@ -173,11 +206,11 @@ def with_data_paths(benches: list, pairs: list[str]) -> list:
     for pair in pairs:
         name, sep, path = pair.partition("=")
         if not sep or not name.strip() or not path.strip():
-            raise SystemExit(f"lingshu eval: --data {pair!r}: expected NAME=PATH")
+            raise SystemExit(f"{prog}: --data {pair!r}: expected NAME=PATH")
         paths[name.strip()] = path.strip()
     unknown = sorted(set(paths) - {b.name for b in benches})
     if unknown:
-        raise SystemExit(f"lingshu eval: --data names {', '.join(unknown)}, which --benchmarks does not select")
+        raise SystemExit(f"{prog}: --data names {', '.join(unknown)}, which --benchmarks does not select")
     return [replace(b, path=paths[b.name]) if b.name in paths else b for b in benches]
 
 

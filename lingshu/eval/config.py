@@ -4,7 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lingshu.fields import doc
+from lingshu.fields import doc, nested
+
+
+@dataclass
+class JudgeConfig:
+    """An LLM judge for open answers exact match marks wrong and choices the rules cannot read (none by default)."""
+
+    model: str = doc("", "Judge model name on an OpenAI-compatible server; empty: no judge, answers are scored by "
+                         "rules only.")
+    base_url: str = doc("", "Judge server URL, e.g. http://127.0.0.1:8000/v1 (empty: $OPENAI_BASE_URL).")
+    api_key_env: str = doc("OPENAI_API_KEY", "Name of the environment variable holding the judge's API key (never "
+                                             "the key itself; unset: no key is sent).")
+    prompt_version: int = doc(1, "Version of the judge's prompts (lingshu/eval/judge.py PROMPTS); verdicts are cached "
+                                 "per judge model and version, so a new wording asks again.")
+
+    def problems(self) -> list[str]:
+        return [f"prompt_version must be at least 1, got {self.prompt_version}"] if self.prompt_version < 1 else []
 
 
 @dataclass
@@ -29,6 +45,8 @@ class EvalConfig:
     out_dir: str = doc("eval", "Predictions and per-benchmark metrics go to <out_dir>/<checkpoint>/<benchmark>/.")
     metrics_dir: str = doc("metrics/eval", "Suite metrics per checkpoint: <metrics_dir>/<checkpoint>.json.")
     plots_dir: str = doc("plots/eval", "Per-checkpoint score tables (<checkpoint>.csv) for the DVC plot across stages.")
+    judge: JudgeConfig = nested(JudgeConfig, "Optional LLM judge (model empty: none); its verdicts are stored in each "
+                                             "predictions.jsonl and open, closed and overall scores reported apart.")
 
     def problems(self) -> list[str]:
         """Settings the backend cannot take, and counts that could not run (checked when params are loaded)."""

@@ -21,8 +21,9 @@ from lingshu.eval import medevalkit_protocol, prompts
 from lingshu.eval.backends import Request
 from lingshu.eval.benchmark import Benchmark, EvalItem
 from lingshu.eval.metrics import mean_with_ci
+from lingshu.eval.judge import VERDICTS
 from lingshu.eval.score import score_record
-from lingshu.io import atomic_write_json
+from lingshu.io import atomic_write_bytes, atomic_write_json
 
 METRICS = "metrics.json"
 
@@ -112,28 +113,32 @@ def generate(bench: Benchmark, items: list[EvalItem], backend, path: Path, proto
 
 
 def score_file(path: Path, protocol: str, ids: set[str] | None = None, judge=None,
-               bench: Benchmark | None = None) -> tuple[list[dict], dict | None]:
+               bench: Benchmark | None = None, store: str = "") -> tuple[list[dict], dict | None]:
     """The predictions in `path` (only `ids`, if given) rescored under `protocol` (`medevalkit`: as MedEvalKit
-    judges `bench`), open answers optionally judged; returns the scored records and the judge's report (None
-    without a judge)."""
+    judges `bench`), optionally judged (lingshu.eval.judge); returns the scored records and the judge's report
+    (None without a judge). `store` writes back into `path`: "verdicts" the judge's new verdicts only (a
+    rescoring, which leaves the run's scores as they are), "scores" the records as scored now (the run's own
+    scoring: judged scores, or rule scores again where an earlier run had judged). Nothing is written when
+    nothing would change, so predictions nobody judged are left byte for byte."""
+    from lingshu.eval.judge import apply_judge
+
     records = [r for r in read_predictions(path).values() if ids is None or r["id"] in ids]
     settings = medevalkit_protocol.settings_of(bench) if bench is not None else None
-    scored = [r | score_record(r, protocol, settings) for r in records]
-    if judge is None:
-        return scored, None
-    wrong_open = [r for r in scored if r["kind"] == "open" and not r["correct"]]
-    unparsed = [r for r in scored if protocol == "strict" and r["kind"] == "mcq" and not r["parsed"]]
-    errors_before = judge.errors
-    for record, verdict in zip(wrong_open, judge.judge(wrong_open)):
-        if verdict is not None:
-            record["correct"] = verdict
-            record["judged"] = True
-    for record, letter in zip(unparsed, judge.choose(unparsed)):
-        if letter not in (None, "none"):
-            record |= {"extracted": letter, "parsed": True, "judged": True,
-                       "correct": letter == str(record["answer"]).upper()}
-    return scored, {"model": judge.model_name, "open_answers_judged": len(wrong_open),
-                    "unparsed_choices_judged": len(unparsed), "judge_errors": judge.errors - errors_before}
+    scored = [{k: v for k, v in r.items() if k != "judged"} | score_record(r, protocol, settings) for r in records]
+    report = None if judge is None else apply_judge(judge, scored, protocol)
+    if store == "scores" and (judge is not None or any(r.get("judged") for r in records)):
+        _write_back(path, {r["id"]: r for r in scored})
+    elif store == "verdicts" and judge is not None:
+        _write_back(path, {r["id"]: {VERDICTS: r[VERDICTS]} for r in scored if VERDICTS in r}, merge=True)
+    return scored, report
+
+
+def _write_back(path: Path, updates: dict[str, dict], merge: bool = False) -> None:
+    """Replace (or, with `merge`, update) the records of `path` named in `updates`, in file order, if any changes."""
+    records = read_predictions(path)
+    new = {i: (r | updates[i] if merge else updates[i]) if i in updates else r for i, r in records.items()}
+    if new != records:
+        atomic_write_bytes(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in new.values()).encode())
 
 
 def benchmark_metrics(bench: Benchmark, scored: list[dict], protocol: str, judge_report: dict | None = None) -> dict:
@@ -164,10 +169,11 @@ def benchmark_metrics(bench: Benchmark, scored: list[dict], protocol: str, judge
     return metrics
 
 
-def summarise(bench: Benchmark, path: Path, protocol: str, ids: set[str] | None = None, judge=None) -> dict:
+def summarise(bench: Benchmark, path: Path, protocol: str, ids: set[str] | None = None, judge=None,
+              store: str = "") -> dict:
     """Benchmark metrics from its predictions file (rescored under `protocol`, open answers optionally
-    judged), also written as metrics.json beside it."""
-    scored, judge_report = score_file(path, protocol, ids, judge, bench)
+    judged; `store` as in `score_file`), also written as metrics.json beside it."""
+    scored, judge_report = score_file(path, protocol, ids, judge, bench, store)
     metrics = benchmark_metrics(bench, scored, protocol, judge_report)
     atomic_write_json(path.parent / METRICS, metrics)
     return metrics
@@ -197,11 +203,11 @@ def group_averages(results: list[dict]) -> dict[str, dict]:
 
 
 def suite_summary(results: list[dict], out_dir: Path, name: str = METRICS) -> dict:
-    """Per-benchmark scores (with their image controls, where run) plus each group's averages: `group_averages`
-    names both the macro and the question-weighted one; `groups` repeats the macro one, the figure earlier
-    suite files (and the report) read."""
-    benchmarks = {r["benchmark"]: {k: r[k] for k in SUMMARY_KEYS} | ({"controls": r["controls"]} if r.get("controls") else {})
-                  for r in results}
+    """Per-benchmark scores (with their image controls, clean subset and judge report, where run) plus each
+    group's averages: `group_averages` names both the macro and the question-weighted one; `groups` repeats the
+    macro one, the figure earlier suite files (and the report) read."""
+    benchmarks = {r["benchmark"]: {k: r[k] for k in SUMMARY_KEYS} | {k: r[k] for k in ("controls", "clean", "judge")
+                                                                     if r.get(k)} for r in results}
     averages = group_averages(results)
     suite = {"benchmarks": benchmarks, "groups": {g: a["macro"] for g, a in averages.items()}, "group_averages": averages}
     atomic_write_json(out_dir / name, suite)

@@ -3,7 +3,9 @@
 `stages/evaluate.py` is only its argument parser; `lingshu eval` runs the same suite (lingshu/eval/suite.py)
 for any model. A killed run resumes from its predictions; predictions made for other weights or settings
 are discarded (the fingerprint, lingshu/eval/outdir.py, which `lingshu eval` checks too), not reused, and
-the folder is locked while the stage writes it.
+the folder is locked while the stage writes it. With `eval.judge.model` set, the judge (lingshu/eval/judge.py)
+decides what the rules cannot, and its verdicts are kept in the predictions; the judge is not part of the
+fingerprint, so adding or changing one judges the existing answers instead of generating them again.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ def run_eval_stage(checkpoint: str, cfg, tracking, repo: Path) -> tuple[list[dic
     from lingshu.eval.backends import make_backend
     from lingshu.eval.benchmark import select
     from lingshu.eval.controls import parse_controls
+    from lingshu.eval.judge import make_judge
     from lingshu.eval.outdir import SETTINGS, locked, run_key, start_or_resume
     from lingshu.eval.suite import SuiteRun, evaluate_suite, flat_metrics
 
@@ -33,7 +36,7 @@ def run_eval_stage(checkpoint: str, cfg, tracking, repo: Path) -> tuple[list[dic
     settings = {k: v for k, v in asdict(cfg).items() if k in SETTINGS}
     options = cfg.backend_options()  # a setting the backend cannot take fails here, before any run is opened
     run = SuiteRun(root=repo, protocol=cfg.protocol, batch_size=cfg.batch_size, limit=cfg.limit,
-                   controls=parse_controls(list(cfg.controls)))
+                   controls=parse_controls(list(cfg.controls)), judge=make_judge(cfg.judge))
     benches = select(list(cfg.benchmarks))
     inputs = [str(model_dir.relative_to(repo)), *sorted({b.path for b in benches})]
     with stage_run(f"evaluate@{checkpoint}", cfg, tracking, inputs, "evaluation"), locked(out):

@@ -5,7 +5,8 @@ control answer the items that have images again under that control and pair each
 with its control score. The paired difference real − control, with a bootstrap interval over the
 questions, is the benchmark's measure of how much its answers depend on the image. Everything lands in
 `<out>/<benchmark>/metrics.json` and the suite's `<out>/metrics.json` (a rescoring names its own file,
-`metrics_rescored_<protocol>.json`, so that it never overwrites the run it rescored).
+`metrics_rescored_<protocol>.json`, so that it never overwrites the run it rescored). With an audit's
+exclusions, each benchmark's clean subset is scored beside it (lingshu.eval.clean).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from lingshu.eval.benchmark import Benchmark
+from lingshu.eval.clean import clean_metrics
 from lingshu.eval.controls import control_items
 from lingshu.eval.runner import METRICS, SUMMARY_KEYS, benchmark_metrics, generate, predictions_file, score_file, suite_summary
 from lingshu.io import atomic_write_json
@@ -25,8 +27,8 @@ Progress = Callable[[str, int], Callable[[int], None]]  # (label, total) -> adva
 
 @dataclass
 class SuiteRun:
-    """How to run: the benchmarks' data root, protocol, batching, item limit, controls, an optional judge, and the
-    name of the metrics files it writes."""
+    """How to run: the benchmarks' data root, protocol, batching, item limit, controls, an optional judge, the
+    name of the metrics files it writes, and optionally the test items to leave out of a clean subset (an audit)."""
 
     root: Path
     protocol: str = "strict"
@@ -36,6 +38,8 @@ class SuiteRun:
     judge: object | None = None
     progress: Progress | None = None
     metrics_name: str = METRICS
+    exclude: dict[str, dict] | None = None  # lingshu.data.audit.exclusions of `exclude_file`; None: no clean subset
+    exclude_file: str = ""
 
 
 def _answer(bench: Benchmark, items: list, backend, path: Path, run: SuiteRun, label: str) -> None:
@@ -50,8 +54,11 @@ def evaluate_benchmark(bench: Benchmark, backend, out: Path, run: SuiteRun) -> d
     items = bench.items(run.root, run.limit)
     path = predictions_file(out, bench.name)
     _answer(bench, items, backend, path, run, bench.name)
-    scored, judge_report = score_file(path, run.protocol, {i.id for i in items}, run.judge, bench)
+    store = "verdicts" if backend is None else "scores"  # a rescoring keeps the judge's verdicts, not its scores
+    scored, judge_report = score_file(path, run.protocol, {i.id for i in items}, run.judge, bench, store)
     metrics = benchmark_metrics(bench, scored, run.protocol, judge_report)
+    if run.exclude is not None:
+        metrics["clean"] = clean_metrics(bench, scored, run.exclude, run.exclude_file, run.root)
     real = {r["id"]: float(r["correct"]) for r in scored}
     for control in run.controls:
         controlled = control_items(items, control, path.parent / control)
@@ -60,7 +67,7 @@ def evaluate_benchmark(bench: Benchmark, backend, out: Path, run: SuiteRun) -> d
         control_path = predictions_file(out, bench.name, control)
         _answer(bench, controlled, backend, control_path, run, f"{bench.name} ({control})")
         control_scored, control_judged = score_file(control_path, run.protocol, {i.id for i in controlled}, run.judge,
-                                                    bench)
+                                                    bench, store)
         control_metrics = benchmark_metrics(bench, control_scored, run.protocol, control_judged)
         atomic_write_json(control_path.parent / run.metrics_name, control_metrics)
         control_scores = {r["id"]: float(r["correct"]) for r in control_scored}
@@ -81,6 +88,7 @@ def evaluate_suite(benches: list[Benchmark], backend, out: Path, run: SuiteRun) 
 
 def flat_metrics(results: list[dict], suite: dict) -> dict[str, float]:
     """MLflow names: `<benchmark>/accuracy|ci_low|ci_high|parse_fail_rate`, `<benchmark>/<control>/...`,
+    `<benchmark>/judged/<open|closed|overall>/accuracy|n` (with a judge),
     `group/<g>` (the macro average) and `group/<g>/weighted` (weighted by questions)."""
     flat: dict[str, float] = {}
     for r in results:
@@ -92,5 +100,8 @@ def flat_metrics(results: list[dict], suite: dict) -> dict[str, float]:
             flat |= {f"{name}/{control}/accuracy": c["score"], f"{name}/{control}/real_minus_control": gap["delta"],
                      f"{name}/{control}/real_minus_control_ci_low": gap["ci_low"],
                      f"{name}/{control}/real_minus_control_ci_high": gap["ci_high"]}
+        for kind, judged in r.get("judge", {}).get("by_kind", {}).items():
+            if judged["n"]:
+                flat |= {f"{name}/judged/{kind}/accuracy": judged["score"], f"{name}/judged/{kind}/n": judged["n"]}
     flat |= {f"group/{g}": v for g, v in suite["groups"].items()}
     return flat | {f"group/{g}/weighted": a["weighted"] for g, a in suite["group_averages"].items()}

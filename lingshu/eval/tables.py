@@ -21,7 +21,7 @@ from typing import Iterator
 
 TEXT_KINDS = ("json", "jsonl", "csv")
 HF_KINDS = ("parquet", "arrow")
-_SUFFIXES = {".json": "json", ".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet", ".arrow": "arrow"}
+SUFFIXES = {".json": "json", ".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet", ".arrow": "arrow"}
 _BATCH = 256
 
 
@@ -233,10 +233,10 @@ def open_table(path: Path, split: str) -> Table:
         return Table(path, kind, files)
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found")
-    kind = _SUFFIXES.get(path.suffix.lower())
+    kind = SUFFIXES.get(path.suffix.lower())
     if kind == "json" and _json_lines(path):
         kind = "jsonl"  # JSON lines named .json, as MedMCQA's dev.json is
     if kind is None:
-        raise ValueError(f"{path}: a {path.suffix or 'suffixless'} file; tables are read from {', '.join(_SUFFIXES)} "
+        raise ValueError(f"{path}: a {path.suffix or 'suffixless'} file; tables are read from {', '.join(SUFFIXES)} "
                          f"files or from a Hugging Face dataset folder (parquet/arrow shards, or save_to_disk)")
     return Table(path, kind, [path])

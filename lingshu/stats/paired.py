@@ -103,3 +103,32 @@ def percentile_interval(rounds: np.ndarray, level: float) -> tuple[float, float]
     ordered = np.sort(rounds)
     tail, last = (1 - level) / 2, len(ordered) - 1
     return float(ordered[int(tail * last)]), float(ordered[int((1 - tail) * last)])
+
+
+def subset_bootstrap(scores: Mapping[str, float], subset: Iterable[str], resamples: int = 2000, seed: int = 0,
+                     level: float = 0.95) -> PairedDelta:
+    """The mean over `subset` of the questions minus the mean over all of them, with an interval from resampling
+    all the questions jointly: in each draw both means are taken on the same drawn questions (the subset's on
+    those of them it holds), so the shared difficulty cancels as in `paired_bootstrap`. Draws holding none of
+    the subset are left out of the interval. `baseline` is the whole set's score, `variant` the subset's."""
+    ids = list(scores)
+    inside = set(subset)
+    unknown = sorted(inside - set(ids))
+    if unknown:
+        raise ValueError(f"{len(unknown)} subset ids are not among the {len(ids)} questions, e.g. {unknown[:3]}")
+    if not inside:
+        raise ValueError("the subset is empty")
+    values = np.array([scores[i] for i in ids], dtype=float)
+    member = np.array([i in inside for i in ids], dtype=float)
+    rng, n = np.random.default_rng(seed), len(ids)
+    per_chunk = max(1, MAX_DRAWS_IN_MEMORY // n)
+    rounds = []
+    for start in range(0, resamples, per_chunk):
+        drawn = rng.integers(0, n, size=(min(per_chunk, resamples - start), n))
+        counts = member[drawn].sum(axis=1)
+        kept = counts > 0
+        subset_means = (values[drawn] * member[drawn]).sum(axis=1)[kept] / counts[kept]
+        rounds.append(100 * (subset_means - values[drawn][kept].mean(axis=1)))
+    low, high = percentile_interval(np.concatenate(rounds), level)
+    variant = 100 * float(values[member == 1].mean())
+    return PairedDelta.from_interval(100 * float(values.mean()), variant, low, high, int(member.sum()))

@@ -1,7 +1,8 @@
 """IU-Xray reports as bundled with MedEvalKit: findings + impression per study (image names, no images).
 
-The text is formatted as the evaluation protocol's target ("Findings: {f} Impression: {i}") so that
-decontamination against the IU-Xray benchmark compares like with like.
+The prompt and the target are the evaluation's (lingshu.eval.prompts.REPORT; "Findings: {f} Impression: {i}"
+by lingshu.eval.loaders.reports.report_text), so that a model trains on what it is asked and decontamination
+against the IU-Xray benchmark compares like with like.
 """
 
 from __future__ import annotations
@@ -15,15 +16,8 @@ from lingshu.data.sources import register
 from lingshu.data.sources.common import (
     finish, has_invalid_utf8, id_of, qa_turns, read_json_document, rel, reject, require,
 )
-
-REPORT_PROMPT = (
-    "You are a helpful assistant. Please generate a report for the given images, including both findings and "
-    "impressions. Return the report in the following format: Findings: {} Impression: {}."
-)
-
-
-def report_text(findings: str, impression: str) -> str:
-    return f"Findings: {findings.strip()} Impression: {impression.strip()}"
+from lingshu.eval.loaders.reports import report_text
+from lingshu.eval.prompts import REPORT
 
 
 @register("iu_xray_json")
@@ -57,7 +51,7 @@ def load(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
                 source=src.name,
                 group=src.group,
                 task="report",
-                conversations=qa_turns(REPORT_PROMPT, text, 0),
+                conversations=qa_turns(REPORT, text, 0),
                 modality="text",
                 body_part="chest",
                 licence=src.licence,

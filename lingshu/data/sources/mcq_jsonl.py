@@ -1,13 +1,16 @@
-"""Multiple-choice questions as JSON Lines (MedQA, MMLU-medical, MedMCQA as distributed by MedEvalKit).
+"""Multiple-choice training questions as JSON Lines (a MedQA-style train split, an exam-question dump).
 
-Each line has a `question`, an id (`realidx` or `id`), and optionally `options` (a dict, or its
-Python-literal string form), `answer_idx`/`label` and `answer`. Lines that are not UTF-8 or not JSON,
-or that lack a question, are rejected one by one.
+Each line has a `question` and an id (`id`, else `realidx`: the evaluation's precedence); options and the
+answer are read by the evaluation's own conventions (lingshu.eval.loaders.choices: an options dict, list or
+its Python-literal text, `opa`..`ope` columns, or "Answer Choices:" inline in the question; a letter in
+`answer_idx`/`label`, an index in `cop`, or the option's text in `answer`). So a training question is
+matched against the benchmarks on the same text the evaluation asks (the question without inline
+choices). A question without options (or without an answer) is kept with its `answer` text, if any. Lines that are
+not UTF-8 or not JSON, lack a question or have an answer that fits no option are rejected one by one.
 """
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 from typing import Iterator
 
@@ -17,29 +20,18 @@ from lingshu.data.sources import register
 from lingshu.data.sources.common import finish, id_of, iter_lines, parse_json_line, qa_turns, rel, reject, text_field
 
 
-def _options(value) -> dict[str, str]:
-    if isinstance(value, str) and value.strip():
-        try:
-            value = ast.literal_eval(value)
-        except (ValueError, SyntaxError) as exc:
-            raise BadRecord("invalid_field", f"options: {exc}") from exc
-    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+def _choices(record: dict, where: str) -> tuple[str, dict[str, str], str]:
+    """(question, options, gold letter or "") through the evaluation's option and answer conventions."""
+    from lingshu.eval.loaders.choices import answer_letter, question_and_options
+    from lingshu.eval.loaders.mcq import ANSWER_FIELDS
 
-
-def _answer_letter(record: dict) -> str:
-    """The gold letter from `answer_idx` or `label`: "B", or a list literal such as "['B']" (MedEvalKit's form)."""
-    letter = record.get("answer_idx") or record.get("label") or ""
-    if isinstance(letter, str) and letter.strip().startswith("["):
-        try:
-            parsed = ast.literal_eval(letter.strip())
-        except (ValueError, SyntaxError) as exc:
-            raise BadRecord("invalid_field", f"answer_idx {letter!r} is not a list literal: {exc}") from exc
-        if not isinstance(parsed, list) or len(parsed) > 1 or not all(isinstance(x, str) for x in parsed):
-            raise BadRecord("invalid_field", f"answer_idx {letter!r} must list one letter")
-        letter = parsed[0] if parsed else ""
-    if not isinstance(letter, str):
-        raise BadRecord("invalid_field", f"answer_idx must be a letter, got {type(letter).__name__}")
-    return letter.strip()
+    try:
+        question, options = question_and_options(record, where, required=False)
+        given = any(record.get(name) not in (None, "", []) for name in ANSWER_FIELDS.split("|"))
+        letter = answer_letter(record, options, where) if options and given else ""
+    except (ValueError, SyntaxError) as exc:
+        raise BadRecord("invalid_field", str(exc)) from exc
+    return question, options, letter
 
 
 @register("mcq_jsonl")
@@ -50,18 +42,15 @@ def load(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
         record_id = f"line{number}"
         try:
             record = parse_json_line(number, text)
-            record_id = id_of(record, ("realidx", "id"), record_id)
-            question = text_field(record, "question")
-            options = _options(record.get("options"))
-            letter = _answer_letter(record)
+            record_id = id_of(record, ("id", "realidx"), record_id)
+            text_field(record, "question")
+            question, options, letter = _choices(record, f"{file}:{number}")
         except BadRecord as bad:
             yield reject(src, record_id, bad, file, f"line={number}")
             continue
         listed = "".join(f"\n{k}. {v}" for k, v in options.items())
         prompt = f"Question: {question}\nOptions:{listed}\nAnswer with the option's letter." if options else question
-        answer = letter or str(record.get("answer") or "")
-        if options and letter in options:
-            answer = f"{letter}. {options[letter]}"
+        answer = f"{letter}. {options[letter]}" if letter else str(record.get("answer") or "")
         yield finish(
             Sample(
                 id=f"{src.name}:{record_id}",

@@ -5,9 +5,10 @@ Options come as a dict letter -> text (MedQA, MedXpertQA on the hub), a list of 
 Python-literal string), one column per option (`opa`..`ope`: MedMCQA, Medbullets) or inline after
 "Answer Choices:" in the question (MedXpertQA's copies of MedQA, MedMCQA and MMLU); an inline list is
 cut from the question because the prompt lists the options itself. The answer comes as a letter
-(`answer_idx`, `label`, `answer_letter`, or a one-letter list), an option index (`cop`, MMLU's integer
-`answer`; the layout says whether it counts from 0 or 1), or the option's text (`answer`). A record that
-fits none of these is an error naming its place and the fields it has.
+(`answer_idx`, `label`, `answer_letter`, or a one-letter list, also written as text: "['B']"), an option
+index (`cop`, MMLU's integer `answer`; the layout says whether it counts from 0 or 1), or the option's text
+(`answer`). A record that fits none of these is an error naming its place and the fields it has. Curation
+reads multiple-choice training records (lingshu.data.sources.mcq_jsonl) with these same rules.
 """
 
 from __future__ import annotations
@@ -46,15 +47,16 @@ def listed_options(value, where: str, name: str = "options") -> dict[str, str]:
     raise ValueError(f"{where}: field {name!r} is a {type(value).__name__}; expected a dict letter -> text or a list")
 
 
-def question_and_options(record: dict, where: str) -> tuple[str, dict[str, str]]:
-    """The question (without an inline "Answer Choices:" list) and its options, letter -> text."""
+def question_and_options(record: dict, where: str, required: bool = True) -> tuple[str, dict[str, str]]:
+    """The question (without an inline "Answer Choices:" list) and its options, letter -> text; a record with no
+    options is an error, or, unless `required`, the question with no options."""
     question, inline = split_inline_options(str(need(record, "question", where)))
     for name in ("options", "choices"):
         if record.get(name) not in (None, "", [], {}):
             return question.strip(), listed_options(record[name], where, name)
     columns = {LETTERS[i]: str(record[f"op{c}"]).strip() for i, c in enumerate("abcdefgh")
                if str(record.get(f"op{c}") or "").strip()}
-    if columns or inline:
+    if columns or inline or not required:
         return question.strip(), columns or inline
     raise ValueError(f"{where}: no options: expected a field 'options' or 'choices', columns opa, opb, ..., or "
                      f"'Answer Choices: (A) ...' in the question (fields: {', '.join(sorted(record))})")
@@ -64,6 +66,11 @@ def answer_letter(record: dict, options: dict[str, str], where: str, index_base:
     """The gold option's letter; `index_base` is what the first option's index is in `cop` / an integer `answer`."""
     for name in _LETTER_FIELDS:
         value = record.get(name)
+        if isinstance(value, str) and value.strip().startswith("["):  # a list written as text: "['B']"
+            try:
+                value = ast.literal_eval(value.strip())
+            except (ValueError, SyntaxError):
+                raise ValueError(f"{where}: field {name!r} is {value!r}, not a letter or a list of one") from None
         if isinstance(value, (list, tuple)):
             value = value[0] if len(value) == 1 else f"{list(value)} (not one letter)"
         if value not in (None, ""):

@@ -11,8 +11,8 @@ free-text report files) need section parsing and are not read.
 
 The gold answer is "Findings: {findings} Impression: {impression}", the format the report prompt asks
 for. Studies whose findings and impression are both empty are dropped and counted. The image folder
-(`options.image_dir`, relative to the data file) is needed only when records name images; if it is
-missing the error names it (MedEvalKit's IU-Xray path instead crashes while "downloading" into it).
+(`options.image_dir`, relative to the data file) is needed only when a chosen study names images; if it
+is missing the error names it (MedEvalKit's IU-Xray path instead crashes while "downloading" into it).
 """
 
 from __future__ import annotations
@@ -74,12 +74,18 @@ def read(bench: Benchmark, root: Path, path: Path) -> Iterator[EvalItem]:
         if not study["findings"].strip() and not study["impression"].strip():
             skipped["findings and impression both empty"] += 1
             continue
-        if study["images"]:
-            folder(bench, image_dir, "image folder", "options.image_dir")
         yield EvalItem(id=study_id, question="", answer=report_text(study["findings"], study["impression"]),
-                       fields={"n_images": len(study["images"])},
-                       fetch=image_files(bench, [image_dir / name for name in study["images"]]))
+                       fields={"n_images": len(study["images"])}, fetch=_images(bench, image_dir, study["images"]))
     report_skipped(bench, skipped, len(studies))
+
+
+def _images(bench: Benchmark, image_dir: Path, names: list[str]):
+    """A study's `fetch`: its images, the folder named by `options.image_dir` checked first when it names any."""
+    def fetch() -> list[Path]:
+        if names:
+            folder(bench, image_dir, "image folder", "options.image_dir")
+        return image_files(bench, [image_dir / name for name in names])()
+    return fetch
 
 
 def recognise_table(bench: Benchmark, path: Path) -> str | None:
