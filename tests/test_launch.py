@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 STAGE = {"init_from": "base", "checkpoint_dir": "checkpoints/instruct",
          "groups": {"medical_multimodal": 1, "general_text": 1}, "batch_size": 2, "grad_accum": 1, "warmup_steps": 0,
-         "max_length": 256, "max_steps": 3, "checkpoint_every": 2, "epochs": 1, "evaluate_vqa": False,
+         "max_length": 256, "max_steps": 3, "checkpoint_every": 2, "epochs": 1, "packing": False, "evaluate_vqa": False,
          "metrics_file": "metrics/train_instruct.json", "plots_file": "plots/train/instruct_loss.csv"}
 RL = {"init_from": "base", "checkpoint_dir": "checkpoints/rl", "warmup_steps": 0,
       "selection": {"groups": ["medical_multimodal", "general_text"], "balance_by": []}, "num_generations": 2,

@@ -21,10 +21,10 @@ from torch.utils.data import DataLoader
 
 from lingshu.model.config import ModelConfig
 from lingshu.train.chat import encode
-from lingshu.train.config import StageConfig
 from lingshu.train.datamodule import collate
 from lingshu.train.module import StageModule
 from lingshu.train.strategies import CPUDeepSpeedStrategy, gathered, make_strategy
+from tests.conftest import make_stage_cfg
 
 STEPS, ACCUM, BATCH = 4, 2, 2
 CORPUS = ["chest x-ray of the lungs and heart; CT of the abdomen; MRI of the brain; ultrasound of the liver"] * 50
@@ -68,7 +68,7 @@ def fit(setup, strategy_name: str, accelerator: str = "cpu") -> tuple[list[float
     """Per-micro-batch losses and final weights of STEPS optimiser steps from the same start."""
     model, processor, units = setup
     model = copy.deepcopy(model)  # ZeRO-3 partitions the parameters in place
-    stage = StageConfig(warmup_steps=1, grad_accum=ACCUM, gradient_clip=1.0)
+    stage = make_stage_cfg(warmup_steps=1, grad_accum=ACCUM, gradient_clip=1.0)
     stage.lr.vision = stage.lr.projector = stage.lr.language_model = 1e-3
     pl.seed_everything(0, verbose=False)
     module = StageModule(model, stage)
