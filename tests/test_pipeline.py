@@ -53,6 +53,7 @@ def _push_then_pull_into_a_new_clone(clone, tmp_path: Path) -> None:
     assert "model.safetensors" in _files(copy / "models/instruct")
 
 
+@pytest.mark.timeout(1800)  # the reduced pipeline, four variants and two seeds: past 900 s on a slow 2-core machine
 def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone, tmp_path):
     import mlflow
 
