@@ -6,7 +6,8 @@ process, each trains on its half of the data, and only global rank 0 reports —
 metrics file, one saved checkpoint. The mixture holds text-only samples, so some batches have no image:
 the data module then adds a blank-image row, or the ranks' collectives would stop matching (a DDP hang,
 a ZeRO-3 crash); RL rollouts add a blank-image prompt the same way. All three supervised launches must
-end with the same weights.
+end with the same weights. The token lengths of the training data (of the RL prompts) are computed by one
+process while the other waits, then read from the cache.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from safetensors.torch import load_file
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
+# packed (as instruct ships), the mini corpus fills 8 rows: 2 steps an epoch on 2 ranks, so 3 steps need 2 epochs
 STAGE = {"init_from": "base", "checkpoint_dir": "checkpoints/instruct",
          "groups": {"medical_multimodal": 1, "general_text": 1}, "batch_size": 2, "grad_accum": 1, "warmup_steps": 0,
-         "max_length": 256, "max_steps": 3, "checkpoint_every": 2, "epochs": 1, "packing": False, "evaluate_vqa": False,
+         "max_length": 256, "max_steps": 3, "checkpoint_every": 2, "epochs": 2, "evaluate_vqa": False,
          "metrics_file": "metrics/train_instruct.json", "plots_file": "plots/train/instruct_loss.csv"}
 RL = {"init_from": "base", "checkpoint_dir": "checkpoints/rl", "warmup_steps": 0,
       "selection": {"groups": ["medical_multimodal", "general_text"], "balance_by": []}, "num_generations": 2,
@@ -74,6 +76,7 @@ def test_two_process_stage_trains_and_reports_once(launched, name):
     supervised = name in SUPERVISED
     summary = "train_instruct: 3 steps" if supervised else "2 rollouts -> models/rl"
     assert out.stdout.count(summary) == 1  # rank 0's summary line only
+    assert (out.stdout + out.stderr).count("token lengths computed") == 1  # by one process of the two
 
     import mlflow
 

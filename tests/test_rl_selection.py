@@ -86,7 +86,8 @@ def _write(tmp_path, samples: list[Sample]) -> tuple[list, list[str]]:
 def _select(dirs, groups, prompt_length=None, **settings):
     """select_prompts with down-sampling and balancing off unless asked for; checks nothing was lost."""
     cfg = SelectionConfig(**(dict(groups=groups, yes_no_share=1.0, balance_ratio=0.0, max_samples=0) | settings))
-    selection = select_prompts(dirs, cfg, prompt_length)
+    lengths = (lambda prompts: [prompt_length(p) for p in prompts]) if prompt_length else None
+    selection = select_prompts(dirs, cfg, dirs[0].parent / "cache", lengths)
     assert selection.inputs == len(selection.prompts) + sum(selection.rejected.values())
     return selection
 

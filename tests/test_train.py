@@ -68,7 +68,8 @@ def test_collation_pads_rows_and_mixes_text_only_and_image_samples(base):
 
 def test_first_fit_decreasing_respects_capacity_and_keeps_every_sample():
     lengths = [5, 9, 3, 7, 2, 8, 1]
-    bins = first_fit_decreasing(lengths, 10)
+    members, offsets = first_fit_decreasing(lengths, 10)
+    bins = [members[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:])]
     assert sorted(i for b in bins for i in b) == list(range(len(lengths)))
     assert all(sum(lengths[i] for i in b) <= 10 for b in bins)
     with pytest.raises(ValueError):
@@ -140,13 +141,17 @@ def test_overfitting_a_fixed_batch_drives_the_loss_down(base, stage_cfg):
     assert losses[-1] < 0.2 * losses[0], losses
 
 
-def test_killed_stage_resumes_from_its_last_checkpoint_and_matches_an_uninterrupted_run(mini_repo, stage_cfg, tmp_path):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_killed_stage_resumes_from_its_last_checkpoint_and_matches_an_uninterrupted_run(mini_repo, stage_cfg, tmp_path,
+                                                                                        workers):
+    """Killed and resumed with `workers` DataLoader workers, compared with an uninterrupted run without any."""
     fields = dict(max_steps=6, checkpoint_every=2, checkpoint_dir=str(tmp_path / "ck"))
-    run = run_and_kill(mini_repo, stage_cfg(**fields), tmp_path / "resumed", at_step=3)
+    common = CommonTrainConfig(num_workers=workers)
+    run = run_and_kill(mini_repo, stage_cfg(**fields), tmp_path / "resumed", at_step=3, common=common)
     assert run.returncode == -9, run.stderr[-2000:]
     assert (tmp_path / "ck" / "last.ckpt").exists() and not (tmp_path / "resumed").exists()
 
-    module, _, curve = fit_stage(CommonTrainConfig(), stage_cfg(**fields), mini_repo, tmp_path / "resumed", progress=False)
+    module, _, curve = fit_stage(common, stage_cfg(**fields), mini_repo, tmp_path / "resumed", progress=False)
     assert [r["step"] for r in curve.rows] == [1, 2, 3, 4, 5, 6]  # steps 1-2 restored from the checkpoint
     assert not (tmp_path / "ck").exists(), "a finished stage leaves nothing to resume"
 

@@ -80,7 +80,6 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
 
     from rich.console import Console
     from tqdm import tqdm
@@ -91,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from lingshu.eval.clean import AuditMismatch
     from lingshu.eval.config import EvalConfig
     from lingshu.eval.controls import parse_controls
-    from lingshu.eval.outdir import SETTINGS, FolderBusy, FolderTaken, claim, locked, run_key
+    from lingshu.eval.outdir import FolderBusy, FolderTaken, answer_settings, claim, locked, run_key
     from lingshu.data.audit import exclusions
     from lingshu.eval.printed import clean_table, judge_table, print_comparison
     from lingshu.eval.published import published
@@ -127,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         with locked(args.out):
             backend = None
             if not args.rescore:
-                settings = {k: v for k, v in asdict(config).items() if k in SETTINGS} | (
+                settings = answer_settings(config) | (
                     {"base_url": options["base_url"]} if "base_url" in options else {})
                 claim(args.out, run_key(args.model, settings), {"model": args.model, **settings}, args.fresh)
                 backend = make_backend(args.backend, args.model, **options)

@@ -22,6 +22,7 @@ import socket
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Iterator
 
@@ -31,6 +32,11 @@ from lingshu.io import atomic_write_json
 LOCK = ".lock"
 RUN = "run.json"
 SETTINGS = ("protocol", "backend", "max_new_tokens", "dtype")  # what changes the answers (batching does not)
+
+
+def answer_settings(config) -> dict:
+    """The fields of an evaluation config (a dataclass) that change the answers, keyed as a run records them."""
+    return {k: v for k, v in asdict(config).items() if k in SETTINGS}
 
 
 class FolderBusy(RuntimeError):

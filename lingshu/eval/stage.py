@@ -10,7 +10,6 @@ fingerprint, so adding or changing one judges the existing answers instead of ge
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 from lingshu.checkpoints import checkpoint_path
@@ -28,12 +27,12 @@ def run_eval_stage(checkpoint: str, cfg, tracking, repo: Path) -> tuple[list[dic
     from lingshu.eval.benchmark import select
     from lingshu.eval.controls import parse_controls
     from lingshu.eval.judge import make_judge
-    from lingshu.eval.outdir import SETTINGS, locked, run_key, start_or_resume
+    from lingshu.eval.outdir import answer_settings, locked, run_key, start_or_resume
     from lingshu.eval.suite import SuiteRun, evaluate_suite, flat_metrics
 
     model_dir = checkpoint_path(repo, checkpoint)
     out = repo / cfg.out_dir / checkpoint
-    settings = {k: v for k, v in asdict(cfg).items() if k in SETTINGS}
+    settings = answer_settings(cfg)
     options = cfg.backend_options()  # a setting the backend cannot take fails here, before any run is opened
     run = SuiteRun(root=repo, protocol=cfg.protocol, batch_size=cfg.batch_size, limit=cfg.limit,
                    controls=parse_controls(list(cfg.controls)), judge=make_judge(cfg.judge))

@@ -7,6 +7,8 @@ else starts afresh.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import warnings
 from dataclasses import asdict
@@ -24,7 +26,8 @@ from lingshu.rl.rewards import reward_functions
 from lingshu.rl.selection import Selection, VerifiablePrompt, select_prompts
 from lingshu.train.chat import Encoded, FittedImages, encode, image_folders
 from lingshu.train.config import CommonTrainConfig
-from lingshu.train.datamodule import EpochSampler, ResumableLoader, measure
+from lingshu.train.datamodule import EpochSampler, ResumableLoader
+from lingshu.train.lengths import Measure, cached_lengths
 from lingshu.train.run import fit_resumably, load_trainable, make_trainer, save_final
 
 
@@ -85,11 +88,20 @@ def optimiser_steps(cfg: RLConfig, n_prompts: int, world: int = 1) -> int:
     return max(1, min(total, cfg.max_steps) if cfg.max_steps > 0 else total)
 
 
+def prompt_lengths(prompts: list[VerifiablePrompt], measure: Measure, cache_dir: Path, workers: int = 0):
+    """Token lengths of the prompts' user turns, through the training data's length cache (keyed by the prompts'
+    content), so that one process of a multi-process launch computes them."""
+    import datasets
+
+    columns = {"conversations": [user_turn(p) for p in prompts], "images": [list(p.images) for p in prompts]}
+    content = hashlib.sha256(json.dumps(columns, sort_keys=True).encode()).hexdigest()
+    return cached_lengths([(content, datasets.Dataset.from_dict(columns))], measure, cache_dir, workers)[0]
+
+
 def select(common: CommonTrainConfig, cfg: RLConfig, processor, repo: Path) -> Selection:
-    store = image_folders(common, repo)
-    return select_prompts(common.table_dirs(repo), cfg.selection,
-                          prompt_length=lambda p: measure({"conversations": user_turn(p), "images": p.images},
-                                                          processor, store, cfg.system_prompt))
+    measure, cache = Measure(processor, image_folders(common, repo), cfg.system_prompt), common.cache_dir(repo)
+    return select_prompts(common.table_dirs(repo), cfg.selection, cache,
+                          prompt_lengths=lambda prompts: prompt_lengths(prompts, measure, cache, common.preprocess_workers))
 
 
 # One rollout ends on an optimiser step (RLConfig.check), so the post-step state Lightning warns it saves

@@ -9,8 +9,9 @@ what the benchmarks do, with the images laid out as the evaluation's prompts lay
 3. yes/no questions (answer space yes/no(/maybe)) are down-sampled to `yes_no_share` of the whole;
 4. every cell of the `balance_by` fields (modality x format) is capped at `balance_ratio` x the median cell;
 5. at most `max_samples` are kept.
-Inputs are the train-split rows of the chosen groups; each one is either kept or rejected with the
-step's reason, and the counts are checked to add up.
+Inputs are the train-split rows of the chosen groups, read from the memory-mapped tables a block at a
+time (lingshu.train.tables, as training reads them); each one is either kept or rejected with the step's
+reason, and the counts are checked to add up.
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from lingshu.data.schema import IMAGE_TOKEN, user_content
 from lingshu.eval.extract import normalise
 from lingshu.eval.prompts import multiple_choice, vqa
 from lingshu.rl.config import SelectionConfig
 from lingshu.synth.mcq import NotMcq, to_item
-from lingshu.train.mixture import read_group
+from lingshu.train.tables import Table, group_tables, rows_at, where
 
 FORMATS = ("multiple_choice", "yes_no", "closed", "open")
 YES_NO_SPACE = {"yes", "no", "maybe"}
@@ -157,21 +158,40 @@ def _sample(items: list, k: int, rng: random.Random) -> tuple[list, list]:
     return [x for i, x in enumerate(items) if i in keep], [x for i, x in enumerate(items) if i not in keep]
 
 
-def select_prompts(table_dirs: list[Path], cfg: SelectionConfig,
-                   prompt_length: Callable[[VerifiablePrompt], int] | None = None) -> Selection:
-    """The RL prompts from the train split of `cfg.groups` in the given table folders."""
+def _sources(tables: list[Table]) -> dict[str, dict]:
+    """The curated train-split MCQ rows that synthetic MCQ rows name as their source, by id: an OCR page's
+    options are only in its source row. Only those rows are read into memory."""
+    wanted: set[str] = set()
+    for table in tables:
+        for row in rows_at(table, where(table, split="train", tasks=["mcq"])):
+            if "generator" in row["meta"]:
+                wanted.add((row["meta"].get("source_ids") or [""])[0])
+    sources = {}
+    for table in tables:
+        for row in rows_at(table, where(table, split="train", tasks=["mcq"], ids=wanted)):
+            if "generator" not in row["meta"]:
+                sources[row["id"]] = row
+    return sources
+
+
+def select_prompts(table_dirs: list[Path], cfg: SelectionConfig, cache_dir: Path,
+                   prompt_lengths: Callable[[list[VerifiablePrompt]], Sequence[int]] | None = None) -> Selection:
+    """The RL prompts from the train split of `cfg.groups` in the given table folders; `prompt_lengths` gives
+    the token lengths of a list of prompts."""
     rng = random.Random(cfg.seed)
-    rows = [r for g in cfg.groups for r in read_group(table_dirs, g) if r["split"] == "train"]
-    sources = {r["id"]: r for r in rows if r["task"] == "mcq" and "generator" not in r["meta"]}
+    inputs = [(t, where(t, split="train")) for g in cfg.groups for t in group_tables(table_dirs, g, cache_dir)]
+    n_inputs = sum(len(positions) for _, positions in inputs)
+    sources = _sources([table for table, _ in inputs])
     rejected: Counter = Counter()
     prompts: list[VerifiablePrompt] = []
-    for row in rows:
-        try:
-            prompts.append(verifiable(row, cfg, sources))
-        except NotVerifiable as reason:
-            rejected[str(reason)] += 1
-    if prompt_length is not None:
-        fits = [p for p in prompts if prompt_length(p) <= cfg.max_prompt_length]
+    for table, positions in inputs:
+        for row in rows_at(table, positions):
+            try:
+                prompts.append(verifiable(row, cfg, sources))
+            except NotVerifiable as reason:
+                rejected[str(reason)] += 1
+    if prompt_lengths is not None:
+        fits = [p for p, length in zip(prompts, prompt_lengths(prompts), strict=True) if length <= cfg.max_prompt_length]
         rejected["prompt_too_long"] += len(prompts) - len(fits)
         prompts = fits
     if cfg.yes_no_share < 1:
@@ -200,6 +220,6 @@ def select_prompts(table_dirs: list[Path], cfg: SelectionConfig,
         prompts, dropped = _sample(prompts, cfg.max_samples, rng)
         rejected["max_samples"] += len(dropped)
     rejected = Counter({k: v for k, v in rejected.items() if v})
-    if len(prompts) + sum(rejected.values()) != len(rows):
-        raise RuntimeError(f"rl selection lost records: {len(rows)} in, {len(prompts)} kept, {sum(rejected.values())} rejected")
-    return Selection(prompts, len(rows), rejected)
+    if len(prompts) + sum(rejected.values()) != n_inputs:
+        raise RuntimeError(f"rl selection lost records: {n_inputs} in, {len(prompts)} kept, {sum(rejected.values())} rejected")
+    return Selection(prompts, n_inputs, rejected)

@@ -55,7 +55,12 @@ class CommonTrainConfig:
                             "per SLURM task on every node of the allocation; empty: Lightning starts one per device.")
     strategy: str = doc("auto", "auto, ddp, deepspeed_stage_2 or deepspeed_stage_3 (DeepSpeed also runs on CPU here).")
     precision: str = doc("32-true", "Lightning precision: 32-true, bf16-mixed, bf16-true, 16-mixed.")
-    num_workers: int = doc(0, "DataLoader worker processes.")
+    num_workers: int = doc(0, "DataLoader worker processes: they read, decode and encode the rows (0: the training "
+                              "process does).")
+    preprocess_workers: int = doc(0, "Processes that compute the token-length cache (a `datasets` map) in the one "
+                                     "process per node that preprocesses; 0: one per available CPU core.")
+    data_cache: str = doc(".cache/datasets", "Cache folder of the tables' Arrow copies and token lengths (relative "
+                                             "to the repo, or absolute: a node-local disk on a cluster).")
     gradient_checkpointing: bool = doc(False, "Recompute activations in the backward pass instead of storing them "
                                               "(less memory, ~30% more compute; on for 7B+ models at length 8192).")
     heldout: HeldoutConfig = nested(HeldoutConfig, "Held-out measurements every stage reports.")
@@ -63,6 +68,10 @@ class CommonTrainConfig:
     def table_dirs(self, repo: Path) -> list[Path]:
         """Where a group's tables are read from: the curated folder, then the synthetic one."""
         return [repo / self.data_dir] + ([repo / self.synthetic_dir] if self.synthetic_dir else [])
+
+    def cache_dir(self, repo: Path) -> Path:
+        """Where the tables' memory-mapped Arrow copies and the token-length cache live."""
+        return repo / self.data_cache
 
 
 @dataclass(kw_only=True)

@@ -1,10 +1,13 @@
 """The LightningDataModule all three supervised stages share.
 
-It selects the stage's mixture, measures every sample's token length (text plus the visual tokens
-its image will need, from the image header alone), drops and counts samples that cannot fit, groups
-samples into rows (one per row, or packed), and encodes a row's samples only when the row is loaded.
-The training loader is resumable: after a restart it skips the rows the interrupted run already
-trained on in that epoch, so a resumed stage sees exactly the data an uninterrupted one would.
+It selects the stage's mixture over the memory-mapped tables, takes every sample's token length (text
+plus the visual tokens its image will need) from the length cache, drops and counts samples that cannot
+fit, groups samples into rows (one per row, or packed), and encodes a row's samples only when the row
+is loaded, in the DataLoader's workers (`train.common.num_workers`) when there are any. The lengths are
+computed in `prepare_data`, which Lightning runs in one process per node while the others wait; `setup`
+in every process then loads them (lingshu.train.lengths). The training loader is resumable: after a
+restart it skips the rows the interrupted run already trained on in that epoch, so a resumed stage sees
+exactly the data an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -14,27 +17,18 @@ import random
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from lingshu.train.chat import IGNORE, Encoded, FittedImages, any_image, encode, image_folders, image_inputs, render
+from lingshu.train.chat import IGNORE, Encoded, FittedImages, any_image, encode, image_folders, image_inputs
 from lingshu.train.config import CommonTrainConfig, StageConfig
-from lingshu.train.mixture import select
+from lingshu.train.lengths import Measure, cached_lengths
+from lingshu.train.mixture import Mixture, chosen_groups, select
 from lingshu.train.packing import first_fit_decreasing
-
-
-def measure(row: dict, processor, store: Path, system_prompt: str) -> int:
-    """Token length of a sample without decoding its pixels."""
-    counts = []
-    merge = processor.image_processor.merge_size ** 2
-    for key in row["images"]:
-        with Image.open(store / key) as img:
-            width, height = img.size
-        counts.append(processor.image_processor.get_number_of_image_patches(height, width, {}) // merge)
-    text, _ = render(row["conversations"], counts, system_prompt)
-    return len(processor.tokenizer(text, add_special_tokens=False)["input_ids"])
+from lingshu.train.tables import group_tables, image_counts
 
 
 def collate(units: list[list[Encoded]], pad_id: int, image_token_id: int, packed: bool) -> dict:
@@ -80,28 +74,39 @@ def ensure_an_image(units: list[list[Encoded]], blank: list[Encoded]) -> list[li
     return units if any_image(e for unit in units for e in unit) else [*units, blank]
 
 
+def with_images(mixture: Mixture) -> np.ndarray:
+    """Whether each row of the mixture's tables has an image."""
+    return np.concatenate([image_counts(t) > 0 for t in mixture.tables])
+
+
 class RowDataset(Dataset):
     """Row i -> the encoded samples of that row (a row is one sample, or several when packing).
 
-    Decoded, resized images are kept in a bounded cache (FittedImages).
+    Row i holds the samples at positions `positions[offsets[i]:offsets[i + 1]]` of the memory-mapped `table`;
+    a sample is read and encoded, its images decoded, only when its row is loaded. Decoded, resized images
+    are kept in a bounded cache (FittedImages), one per loading process.
     """
 
-    def __init__(self, samples: list[dict], rows: list[list[int]], processor, store: Path, max_length: int,
+    def __init__(self, table, positions: np.ndarray, offsets: np.ndarray, processor, store: Path, max_length: int,
                  system_prompt: str, image_cache: int = 4096):
-        self.samples, self.rows, self.processor = samples, rows, processor
+        self.table, self.positions, self.offsets, self.processor = table, positions, offsets, processor
         self.max_length, self.system_prompt = max_length, system_prompt
+        self.encodable = table.select_columns(["conversations", "images"])
         self.image = FittedImages(store, processor.image_processor, image_cache)
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.offsets) - 1
+
+    def samples_of(self, index: int) -> np.ndarray:
+        """Table positions of row `index`'s samples."""
+        return self.positions[self.offsets[index]:self.offsets[index + 1]]
 
     def __getitem__(self, index: int) -> list[Encoded]:
         unit = []
-        for i in self.rows[index]:
-            sample = self.samples[i]
+        for position in self.samples_of(index):
+            sample = self.encodable[int(position)]
             images = [self.image(key) for key in sample["images"]]
-            encoded = encode(sample["conversations"], images, self.processor, self.max_length, self.system_prompt)
-            unit.append(encoded)
+            unit.append(encode(sample["conversations"], images, self.processor, self.max_length, self.system_prompt))
         return unit
 
 
@@ -110,7 +115,8 @@ class EpochSampler(Sampler[int]):
 
     It does the distributed split itself (every rank gets ceil(n / world) rows, the order padded by
     wrapping around as DistributedSampler does), so Lightning need not wrap it and the order is the same
-    whatever the strategy.
+    whatever the strategy. The order is an array shuffled through a memoryview: the same permutation
+    `random.shuffle` gives a list, without a Python object per row.
     """
 
     def __init__(self, n: int, seed: int, rank: int = 0, world: int = 1):
@@ -120,9 +126,9 @@ class EpochSampler(Sampler[int]):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def order(self, epoch: int) -> list[int]:
-        order = list(range(self.n))
-        random.Random(self.seed * 1_000_003 + epoch).shuffle(order)
+    def order(self, epoch: int) -> np.ndarray:
+        order = np.arange(self.n, dtype=np.int64)
+        random.Random(self.seed * 1_000_003 + epoch).shuffle(memoryview(order))
         return order
 
     def __iter__(self):
@@ -131,8 +137,8 @@ class EpochSampler(Sampler[int]):
             skip = self.resume_at[1]
         self.resume_at = None
         order = self.order(self.epoch)
-        order += order[: len(self) * self.world - self.n]
-        return iter(order[self.rank::self.world][skip:])
+        order = np.concatenate([order, order[: len(self) * self.world - self.n]])
+        return map(int, order[self.rank::self.world][skip:])
 
     def __len__(self) -> int:
         return -(-self.n // self.world)
@@ -158,32 +164,45 @@ class MixtureDataModule(pl.LightningDataModule):
         super().__init__()
         self.common, self.stage, self.processor, self.repo = common, stage, processor, repo
         self.store = image_folders(common, repo)
+        self.data_dirs, self.cache_dir = common.table_dirs(repo), common.cache_dir(repo)
         self.stats: Counter = Counter()
         self.dataset: RowDataset | None = None
+
+    def lengths(self, tables) -> np.ndarray:
+        """Token lengths of every row of `tables`, concatenated (from the cache, computed when missing)."""
+        measure = Measure(self.processor, self.store, self.common.system_prompt)
+        parts = cached_lengths([(t.fingerprint, t.dataset) for t in tables], measure, self.cache_dir,
+                               self.common.preprocess_workers)
+        return np.concatenate(parts) if parts else np.zeros(0, np.int32)
+
+    def prepare_data(self) -> None:
+        """Lengths of the stage's tables into the cache: Lightning runs this in one process per node, first."""
+        self.lengths([t for g in chosen_groups(dict(self.stage.groups)) for t in group_tables(self.data_dirs, g, self.cache_dir)])
 
     def setup(self, stage: str | None = None) -> None:
         if self.dataset is not None:
             return
-        samples = select(self.common.table_dirs(self.repo), dict(self.stage.groups), list(self.stage.tasks),
-                         self.stage.require_images, "train", self.common.seed)
-        lengths = [measure(s, self.processor, self.store, self.common.system_prompt) for s in samples]
-        kept, keep = [], []  # the samples that fit, and their (possibly truncated) lengths
-        for sample, length in zip(samples, lengths):
-            too_long = length > self.stage.max_length
-            if too_long and sample["images"]:  # cutting would cut an image
-                self.stats["skipped_too_long"] += 1
-                continue
-            self.stats["kept"] += 1
-            self.stats["truncated"] += int(too_long)
-            kept.append(sample)
-            keep.append(min(length, self.stage.max_length))
-        samples = kept
-        if not samples:
+        mixture = select(self.data_dirs, dict(self.stage.groups), list(self.stage.tasks), self.stage.require_images,
+                         "train", self.common.seed, self.cache_dir)
+        max_length = self.stage.max_length
+        lengths = self.lengths(mixture.tables)[mixture.order]
+        too_long = lengths > max_length
+        skipped = too_long & with_images(mixture)[mixture.order]  # cutting would cut an image
+        keep = ~skipped
+        if skipped.any():
+            self.stats["skipped_too_long"] += int(skipped.sum())
+        if not keep.any():
             raise ValueError(f"stage mixture {dict(self.stage.groups)} (tasks {list(self.stage.tasks)}) selects no samples")
-        rows = first_fit_decreasing(keep, self.stage.max_length) if self.stage.packing else [[i] for i in range(len(samples))]
-        self.stats["rows"] = len(rows)
-        self.stats["tokens_per_epoch"] = sum(keep)
-        self.dataset = RowDataset(samples, rows, self.processor, self.store, self.stage.max_length, self.common.system_prompt)
+        self.stats["kept"] += int(keep.sum())
+        self.stats["truncated"] += int((too_long & keep).sum())
+        fitted = np.minimum(lengths[keep], max_length)  # the samples that fit, and their (possibly truncated) lengths
+        n = len(fitted)
+        members, offsets = (first_fit_decreasing(fitted, max_length) if self.stage.packing
+                            else (np.arange(n), np.arange(n + 1)))
+        self.stats["rows"] = len(offsets) - 1
+        self.stats["tokens_per_epoch"] = int(fitted.sum())
+        self.dataset = RowDataset(mixture.dataset(), mixture.order[keep][members], offsets, self.processor, self.store,
+                                  max_length, self.common.system_prompt)
 
     def train_dataloader(self) -> DataLoader:
         assert self.dataset is not None

@@ -137,20 +137,21 @@ def vqa_scores(train: list[dict], items: list, image_items: list, real: dict[str
 
 def measure_heldout(model, processor, common, repo: Path, vqa: bool) -> dict:
     """The held-out metrics of one checkpoint, as a flat dict of floats (MLflow-ready names)."""
-    from lingshu.train.mixture import read_group
+    from itertools import islice
 
-    cfg, store, data_dirs = common.heldout, image_folders(common, repo), common.table_dirs(repo)
+    from lingshu.train.tables import group_rows
+
+    cfg, store, data_dirs, cache = common.heldout, image_folders(common, repo), common.table_dirs(repo), common.cache_dir(repo)
     metrics: dict[str, float] = {}
-    captions = [r for g in cfg.caption_groups for r in read_group(data_dirs, g) if r["split"] == "test" and r["task"] == "caption"]
-    if cfg.max_caption_samples:
-        captions = captions[: cfg.max_caption_samples]
+    captions = (r for g in cfg.caption_groups for r in group_rows(data_dirs, g, cache, split="test", tasks=["caption"]))
+    captions = list(islice(captions, cfg.max_caption_samples or None))
     if captions:
         metrics["heldout/caption_loss"] = caption_loss(model, processor, captions, store, batch_size=cfg.batch_size)
         metrics["heldout/caption_loss_blank_images"] = caption_loss(model, processor, captions, store, blank=True,
                                                                     batch_size=cfg.batch_size)
         metrics["heldout/caption_samples"] = float(len(captions))
     if vqa:
-        rows = [r for r in read_group(data_dirs, cfg.vqa_group) if r["source"] == cfg.vqa_source and r["task"] == "vqa"]
+        rows = list(group_rows(data_dirs, cfg.vqa_group, cache, source=cfg.vqa_source, tasks=["vqa"]))
         train = [r for r in rows if r["split"] == "train"]
         items = vqa_items([r for r in rows if r["split"] == "test"][: cfg.max_vqa_samples or None], store)
         wanted = {t.upper() for t in cfg.image_question_types}

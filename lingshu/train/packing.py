@@ -8,26 +8,56 @@ reads as "packed": its mask builder then lets a token attend only within its own
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
-def first_fit_decreasing(lengths: list[int], max_length: int) -> list[list[int]]:
-    """Indices grouped into bins whose lengths sum to at most max_length (longest samples placed first)."""
-    bins: list[list[int]] = []
-    room: list[int] = []
-    for index in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)):
-        size = lengths[index]
-        if size > max_length:
-            raise ValueError(f"sample {index} has {size} tokens > max_length {max_length}")
-        for b, free in enumerate(room):
-            if size <= free:
-                bins[b].append(index)
-                room[b] -= size
-                break
+def first_fit_decreasing(lengths, max_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sample indices grouped into rows whose lengths sum to at most max_length: row r holds
+    `members[offsets[r]:offsets[r + 1]]`, in the order they were placed.
+
+    Exactly first-fit-decreasing (samples longest first, ties by index, each into the first row with room),
+    computed a run of equal lengths at a time: the samples of a run fill the rows with room for them in row
+    order, each taking as many as fit, then new rows. At corpus scale the sample-by-sample scan over every
+    open row would take hours; this takes one vectorised pass over the rows per distinct length.
+    """
+    lengths = np.asarray(lengths, dtype=np.int32)  # arrays of 4 bytes a sample: a corpus has millions
+    order = np.argsort(-lengths, kind="stable").astype(np.int32)
+    if len(order) and lengths[order[0]] > max_length:
+        raise ValueError(f"sample {order[0]} has {lengths[order[0]]} tokens > max_length {max_length}")
+    sizes = lengths[order]
+    row_of = np.empty(len(order), dtype=np.int32)  # the row of each sample, in placing order
+    room = np.empty(len(order), dtype=np.int32)
+    n_rows = 0
+    starts = np.flatnonzero(np.diff(sizes, prepend=-1)) if len(sizes) else np.zeros(0, np.int64)
+    for start, end in zip(starts, [*starts[1:], len(sizes)]):
+        size, count = int(sizes[start]), int(end - start)
+        if size == 0:  # fits anywhere: the first row takes them all
+            targets, takes = np.array([0]), np.array([count])
+            if n_rows == 0:
+                room[0], n_rows = max_length, 1
         else:
-            bins.append([index])
-            room.append(max_length - size)
-    return bins
+            open_rows = np.flatnonzero(room[:n_rows] >= size)
+            capacity = room[open_rows] // size
+            filled = np.cumsum(capacity)
+            if len(filled) and filled[-1] >= count:
+                used = int(np.searchsorted(filled, count)) + 1
+                targets, takes = open_rows[:used], capacity[:used]
+                takes[-1] -= filled[used - 1] - count
+            else:  # the open rows take what they can, new rows the rest
+                placed, per_row = int(filled[-1]) if len(filled) else 0, max_length // size
+                new = -(-(count - placed) // per_row)
+                fresh = np.full(new, per_row)
+                fresh[-1] = count - placed - per_row * (new - 1)
+                room[n_rows:n_rows + new] = max_length
+                targets = np.concatenate([open_rows, np.arange(n_rows, n_rows + new)])
+                takes = np.concatenate([capacity, fresh])
+                n_rows += new
+        room[targets] -= size * takes
+        row_of[start:end] = np.repeat(targets, takes)
+    placing = np.argsort(row_of, kind="stable")  # by row, then placing order
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(row_of, minlength=n_rows))]) if n_rows else np.zeros(1, np.int64)
+    return order[placing], offsets
 
 
 def packed_position_ids(model, input_ids: torch.Tensor, mm_token_type_ids: torch.Tensor,
