@@ -6,6 +6,8 @@ runs it when data sources or checks change. `lingshu params` prints every params
 `lingshu eval` scores any Hugging Face model on benchmarks (see lingshu/eval/command.py).
 `lingshu audit` lists the benchmark test items any training data contains (see lingshu/data/audit_command.py).
 `lingshu profile` lists, checks and applies the profiles of profiles/ (see lingshu/profiles.py).
+`lingshu scale-corpus` writes a seeded corpus of N records with planted problems and its answer key
+(see lingshu/data/scale_corpus_command.py).
 """
 
 from __future__ import annotations
@@ -103,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     from lingshu.report.readme import add_parser as add_readme
 
     add_readme(commands)
+    from lingshu.data.scale_corpus_command import add_parser as add_scale_corpus
+
+    add_scale_corpus(commands)
     return parser
 
 
