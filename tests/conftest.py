@@ -25,9 +25,23 @@ def repo() -> Path:
     return REPO
 
 
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray for the whole session (curation joins a Ray that is already initialised), so that each
+    curating test does not pay Ray's start-up; its session files stay under /tmp."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+                 _temp_dir="/tmp/ray-tests", log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
 @pytest.fixture
-def curate_cfg(tmp_path):
-    """The real params.yaml curate section, with every output redirected into tmp_path."""
+def curate_cfg(tmp_path, ray_local):
+    """The real params.yaml curate section, with every output redirected into tmp_path (curated on the
+    session's local Ray)."""
     from lingshu.config import load_section
 
     cfg = load_section("curate", REPO / "params.yaml")

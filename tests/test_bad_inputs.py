@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from lingshu.config import SourceConfig
-from lingshu.data.curate import Curator, write_outputs
+from lingshu.data.curate import Curator
 
 
 def _png(size=(96, 80), color=(120, 30, 200)) -> bytes:
@@ -100,7 +100,6 @@ def test_each_bad_input_is_rejected_with_its_reason(curate_cfg, bad_folder, dico
     ])
     curator = Curator(cfg, repo)
     result = curator.run()  # completes: no exception from any bad record
-    write_outputs(result, cfg, repo, curator.store)
     reasons = {r.id: r.reason for r in result.rejected}
     assert reasons == {
         "bad:corrupt": "unreadable_image",
@@ -224,6 +223,6 @@ def test_curated_folders_are_replaced_as_a_whole(curate_cfg, repo, tmp_path):
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"an earlier run's table")
     curator = Curator(cfg, repo)
-    write_outputs(curator.run(), cfg, repo, curator.store)
+    curator.run()
     assert sorted(p.name for p in Path(cfg.output_dir).iterdir()) == ["medical_text.parquet"]
     assert sorted(p.name for p in Path(cfg.rejected_dir).iterdir()) == ["rejected.parquet"]

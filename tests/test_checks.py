@@ -9,7 +9,7 @@ import pytest
 from lingshu.checks.run import run_checks
 from lingshu.checks.suites import describe_failures
 from lingshu.config import ValidateConfig
-from lingshu.data.curate import Curator, write_outputs
+from lingshu.data.curate import Curator
 from lingshu.data.curate_report import build_metrics
 from lingshu.data.schema import ARROW_SCHEMA
 from lingshu.io import atomic_write_json, write_parquet
@@ -22,8 +22,7 @@ def curated(curate_cfg, repo, tmp_path):
                   benchmarks=["vqa_rad", "pubmedqa"])
     curator = Curator(cfg, repo)
     result = curator.run()
-    write_outputs(result, cfg, repo, curator.store)
-    atomic_write_json(cfg.metrics_file, build_metrics(result, curator.benchmarks))
+    atomic_write_json(cfg.metrics_file, build_metrics(result))
     validate = ValidateConfig(suites_dir=str(repo / "data_checks"), results_dir=str(tmp_path / "results"))
     return cfg, validate
 

@@ -97,7 +97,7 @@ def test_a_benchmark_without_its_images_is_matched_on_text_and_counted(curate_cf
     src = next(s for s in curate_cfg.sources if s.name == "iu_xray")
     curator = Curator(replace(curate_cfg, sources=[src], benchmarks=["iu_xray"], source_priority=[]), repo)
     result = curator.run()
-    decontamination = build_metrics(result, curator.benchmarks)["decontamination"]
+    decontamination = build_metrics(result)["decontamination"]
     assert decontamination["benchmark_test_items"] == {"iu_xray": 296}
     assert decontamination["test_items_without_images"] == {"iu_xray": 296}
     assert decontamination["overlapping_training_samples"] == {"iu_xray": {"text": 296}}
@@ -106,7 +106,7 @@ def test_a_benchmark_without_its_images_is_matched_on_text_and_counted(curate_cf
 def test_a_misspelt_benchmark_is_named_before_any_work(curate_cfg, repo, monkeypatch):
     import lingshu.data.curate as curate
 
-    monkeypatch.setattr(curate, "load_source", lambda *a: pytest.fail("sources were read before the check"))
+    monkeypatch.setattr(curate, "ray_session", lambda *a: pytest.fail("Ray was started before the check"))
     with pytest.raises(ValueError, match=r"curate.benchmarks: unknown benchmark or group 'vqa_rda'"):
         Curator(replace(curate_cfg, benchmarks=["vqa_rad", "vqa_rda"]), repo).run()
 

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from lingshu.checks.derive import benchmark_fingerprints, recount
 from lingshu.config import CurateConfig
-from lingshu.data.curate import count_tokens
+from lingshu.data.screen import count_tokens
 from lingshu.data.dedup import normalise_text
 from lingshu.data.images import inspect_image
 from lingshu.data.schema import IMAGE_TOKEN, BadRecord
