@@ -55,7 +55,8 @@ class RayConfig:
                                     "its shard (records about one image share a shard, so it is decoded once).")
     classifier_actors: int = doc(1, "Actors that label modalities with the fitted classifier (map_batches).")
     classifier_num_gpus: float = doc(0.0, "GPUs each classifier actor reserves (0: CPU).")
-    temp_dir: str = doc("/tmp/ray", "Session folder of the local Ray (logs, object spilling); never the home folder.")
+    temp_folder: str = doc("/tmp/ray", "Session folder of the local Ray (logs, object spilling), outside the repo and never "
+                                        "in the home folder.")
     dashboard: bool = doc(False, "Start the Ray dashboard with the local Ray (127.0.0.1 only).")
     log_to_driver: bool = doc(False, "Forward the Ray workers' output to the stage's log.")
 

@@ -31,6 +31,7 @@ def ray_local():
     curating test does not pay Ray's start-up; its session files stay under /tmp."""
     import ray
 
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no token in ~/.ray: the Ray listens on 127.0.0.1 only
     if not ray.is_initialized():
         ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
                  _temp_dir="/tmp/ray-tests", log_to_driver=False, configure_logging=False)

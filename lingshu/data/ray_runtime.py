@@ -1,7 +1,7 @@
 """Where curation runs: a Ray the stage starts on this machine, or the cluster `RAY_ADDRESS` names.
 
 The same code path serves a laptop and a cluster. With `RAY_ADDRESS` unset the stage starts a local Ray
-of its own (bound to 127.0.0.1, its dashboard off unless asked, its session files under `curate.ray.temp_dir`,
+of its own (bound to 127.0.0.1, its dashboard off unless asked, its session files under `curate.ray.temp_folder`,
 never in the home folder) and stops it when it is done; with `RAY_ADDRESS` set it joins that cluster and
 leaves it running. A Ray that is already initialised in this process (a test's cluster) is used as it is.
 Ray Data's sort-based shuffle is chosen because its hash shuffle starts actor pools, which on a small
@@ -29,10 +29,11 @@ def ray_session(cfg: RayConfig) -> Iterator[None]:
                        logging_level=logging.WARNING)
         if os.environ.get("RAY_ADDRESS"):
             ray.init(**options)
-        else:
-            os.makedirs(cfg.temp_dir, exist_ok=True)
+        else:  # no token: the local Ray listens on 127.0.0.1 only, and a token would be written to ~/.ray
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+            os.makedirs(cfg.temp_folder, exist_ok=True)
             ray.init(address="local", num_cpus=cfg.num_cpus or None, _node_ip_address="127.0.0.1",
-                     _temp_dir=cfg.temp_dir, **options)
+                     _temp_dir=cfg.temp_folder, **options)
         started = True
     configure_data_context()
     try:
