@@ -132,7 +132,7 @@ def _write_mini_corpus(root: Path) -> None:
     chat = [Sample(f"gen:{i}", "gen", "general_text", "dialogue", qa_turns(f"What is {i} plus {i}?", str(2 * i), 0))
             for i in range(24)]
     for name, samples in (("medical_multimodal", vqa), ("medical_caption", captions), ("general_text", chat)):
-        write_parquet(root / f"data/curated/{name}.parquet", [s.to_row() for s in samples], ARROW_SCHEMA)
+        write_parquet(root / f"data/curated/{name}/part-000-00000.parquet", [s.to_row() for s in samples], ARROW_SCHEMA)
 
 
 @pytest.fixture(scope="session")

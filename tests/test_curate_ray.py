@@ -77,7 +77,9 @@ class TwoNodes:
 
     def stop(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGKILL):  # what survives a polite stop is killed
-            listing = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+            # -ww: full command lines (piped, ps cuts them to 80 columns, before the folder, and the head's
+            # gcs_server, raylet and monitors outlived the tests)
+            listing = subprocess.run(["ps", "-ww", "-eo", "pid=,args="], capture_output=True, text=True).stdout
             for line in listing.splitlines():
                 pid, _, args = line.strip().partition(" ")
                 if str(self.folder) in args:

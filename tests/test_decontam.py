@@ -49,9 +49,11 @@ def test_metadata_captions_of_test_images_are_held_out(vqa_rad_only, repo):
     assert all(s.conversations[1]["content"].startswith("MedPix teaching-case image: ") for s in captions)
 
 
-def test_report_mode_keeps_and_flags_the_same_samples(vqa_rad_only, repo):
+def test_report_mode_keeps_and_flags_the_same_samples(vqa_rad_only, repo, tmp_path):
     dropped = Curator(vqa_rad_only, repo).run()
-    reported = Curator(replace(vqa_rad_only, decontaminate="report"), repo).run()
+    # its own output folders: a run replaces its folders as a whole, and the results read their tables back
+    reported = Curator(replace(vqa_rad_only, decontaminate="report", output_dir=str(tmp_path / "report/curated"),
+                               rejected_dir=str(tmp_path / "report/rejected")), repo).run()
     dropped_ids = {r.id for r in dropped.rejected if r.reason == "benchmark_overlap"}
     flagged = {s.id for g in reported.kept.values() for s in g if s.meta.get("benchmark_overlap")}
     # kept and flagged, unless a later filter (dedup) rejected them for another reason

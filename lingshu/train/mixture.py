@@ -11,20 +11,18 @@ import json
 import random
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
-from lingshu.data.schema import GROUPS, TASKS
+from lingshu.data.schema import GROUPS, TASKS, read_table, table_files
 
 
 def read_group(data_dirs: list[Path], group: str) -> list[dict]:
     """All rows of one group, from its table in each folder that has one (curated, synthetic), meta parsed."""
     if group not in GROUPS:
         raise ValueError(f"unknown data group {group!r}; known: {', '.join(GROUPS)}")
-    paths = [d / f"{group}.parquet" for d in data_dirs if (d / f"{group}.parquet").exists()]
-    if not paths:
+    tables = [paths for d in data_dirs if (paths := table_files(d).get(group))]  # shards, or one file
+    if not tables:
         raise FileNotFoundError(f"data group {group!r} has no table in {[str(d) for d in data_dirs]} "
                                 "(did the curate / synthesize stage produce it?)")
-    rows = [row for path in paths for row in pq.read_table(path).to_pylist()]
+    rows = [row for paths in tables for row in read_table(paths).to_pylist()]
     for row in rows:
         row["meta"] = json.loads(row["meta"]) if isinstance(row.get("meta"), str) else (row.get("meta") or {})
     return rows
