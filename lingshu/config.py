@@ -53,8 +53,9 @@ class RayConfig:
                                     "reserves.")
     shards_per_source: int = doc(2, "Read tasks per source: each reads the source's records and screens those of "
                                     "its shard (records about one image share a shard, so it is decoded once).")
-    classifier_actors: int = doc(1, "Actors that label modalities with the fitted classifier (map_batches).")
-    classifier_num_gpus: float = doc(0.0, "GPUs each classifier actor reserves (0: CPU).")
+    classifier_actors: int = doc(1, "Actors that label modalities with the fitted classifier when it runs on GPUs "
+                                    "(on CPUs plain tasks label, without an actor pool's start-up).")
+    classifier_num_gpus: float = doc(0.0, "GPUs each classifier actor reserves (0: CPU, plain tasks).")
     temp_folder: str = doc("/tmp/ray", "Session folder of the local Ray (logs, object spilling), outside the repo and never "
                                         "in the home folder.")
     dashboard: bool = doc(False, "Start the Ray dashboard with the local Ray (127.0.0.1 only).")

@@ -10,8 +10,8 @@ datasets and no process holds the corpus:
    (`lingshu.data.reading`); the screened records are materialised in Ray's object store;
 3. one group-by finds the records that share an image pHash or a text LSH band; the driver decides the
    image and near-duplicate losers from those groups alone (`lingshu.data.resolve`);
-4. the modality classifier is fitted on the distinct labelled images, and classifier actors apply all the
-   decisions and labels while writers put each shard to disk (`lingshu.data.finish`).
+4. the modality classifier is fitted on the distinct labelled images, and tasks (classifier actors when it
+   runs on GPUs) apply all the decisions and labels while writers put each shard to disk (`lingshu.data.finish`).
 Decisions depend on (source priority, record position) only, never on how many tasks or nodes ran.
 """
 
@@ -24,8 +24,9 @@ from typing import Any
 
 from lingshu.config import CurateConfig, problems_of
 from lingshu.data.decontam import BenchmarkIndex, select_benchmarks
-from lingshu.data.finish import Counts, Finisher, fit_classifier, labelled_images, write_file
-from lingshu.data.ray_runtime import ray_session
+from lingshu.data.finish import Counts, Finisher, finish_batch, fit_classifier, labelled_images, write_file
+from lingshu.data.modality import ModalityClassifier
+from lingshu.data.ray_runtime import Broadcast, ray_session
 from lingshu.data.reading import fingerprint_benchmark_shard, ordered_sources, read_source_shard
 from lingshu.data.resolve import band_ranges, decide, resolve_group, shuffle_keys
 from lingshu.data.schema import REJECTED_SCHEMA, Rejected, Sample, read_table, table_files
@@ -111,7 +112,7 @@ class Curator:
 
     def screen(self, benchmarks: BenchmarkIndex):
         tasks = _tasks(self.cfg.ray.shards_per_source, len(ordered_sources(self.cfg)))
-        return self._read(read_source_shard, tasks, index=benchmarks).materialize()
+        return self._read(read_source_shard, tasks, index=Broadcast(benchmarks)).materialize()
 
     def resolve(self, screened) -> dict:
         bands = band_ranges(self.cfg.near_dup_threshold, self.cfg.minhash_num_perm)
@@ -122,21 +123,29 @@ class Curator:
                  .take_all())
         return decide(found)
 
+    def label(self, screened, lost: Broadcast, classifier: ModalityClassifier):
+        """Every row's outcome and file: plain tasks on CPUs; on GPUs an actor pool, each actor holding its device."""
+        from ray.data import ActorPoolStrategy
+
+        ray_cfg = self.cfg.ray
+        kwargs = {"lost": lost, "classifier": Broadcast(classifier), "rows_per_file": self.cfg.rows_per_file}
+        if not ray_cfg.classifier_num_gpus:
+            return screened.map_batches(finish_batch, batch_format="pyarrow", num_cpus=ray_cfg.cpus_per_task,
+                                        fn_kwargs=kwargs)
+        return screened.map_batches(Finisher, batch_format="pyarrow", num_gpus=ray_cfg.classifier_num_gpus,
+                                    compute=ActorPoolStrategy(size=ray_cfg.classifier_actors),
+                                    fn_constructor_kwargs=kwargs)
+
     def finish(self, screened, lost: dict) -> tuple[Counts, dict[str, Any]]:
         import pickle
 
-        from ray.data import ActorPoolStrategy
-
+        lost = Broadcast(lost)
         labelled = screened.map_batches(labelled_images, batch_format="pyarrow", fn_kwargs={"lost": lost}).take_all()
         classifier = fit_classifier(self.cfg, labelled)
-        ray_cfg, counts = self.cfg.ray, Counts()
+        counts = Counts()
         with replaced_folder(self.repo / self.cfg.output_dir) as out, \
                 replaced_folder(self.repo / self.cfg.rejected_dir) as rejected:
-            summaries = (screened.map_batches(Finisher, batch_format="pyarrow",
-                                              compute=ActorPoolStrategy(size=ray_cfg.classifier_actors),
-                                              num_gpus=ray_cfg.classifier_num_gpus or None,
-                                              fn_constructor_kwargs={"lost": lost, "classifier": classifier,
-                                                                     "rows_per_file": self.cfg.rows_per_file})
+            summaries = (self.label(screened, lost, classifier)
                          .groupby("file")
                          .map_groups(write_file, batch_format="pyarrow",
                                      fn_kwargs={"dirs": {"curated": str(out), "rejected": str(rejected)}})

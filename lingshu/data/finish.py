@@ -1,8 +1,8 @@
 """The last step of curation on Ray: decisions applied, modalities labelled, sharded Parquet written, counts summed.
 
-Every record gets its final outcome in a `map_batches` over classifier actors (the decisions and the fitted
-modality classifier are broadcast to them; `num_gpus` per actor comes from params), then a group-by on the
-file a row belongs to writes each shard: `<output_dir>/<group>/part-<rank>-<chunk>.parquet` for kept rows
+Every record gets its final outcome in a `map_batches` (the decisions and the fitted modality classifier are
+broadcast to it): plain tasks on CPUs, classifier actors when the classifier gets GPUs (`num_gpus` per actor
+from params). Then a group-by on the file a row belongs to writes each shard: `<output_dir>/<group>/part-<rank>-<chunk>.parquet` for kept rows
 and `<rejected_dir>/part-<rank>-<chunk>.parquet` for rejected ones, rows in (source priority, record) order,
 so the files are the same whatever the cluster. A shard holds the records of one source at positions
 chunk*rows_per_file .. (chunk+1)*rows_per_file-1. Each writer returns the counts of what it wrote; the
@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from lingshu.config import CurateConfig
 from lingshu.data.modality import ModalityClassifier
+from lingshu.data.ray_runtime import Broadcast
 from lingshu.data.reading import ORDER_BITS, Pending, rank_of
 from lingshu.data.resolve import Decision, apply_decision
 from lingshu.data.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Sample
@@ -33,10 +34,10 @@ SUMMARY = pa.schema([("summary", pa.binary())])
 TALLY = "tally"  # the file key of the rows that carry a source's record count
 
 
-def labelled_images(batch: pa.Table, lost: dict[int, Decision]) -> pa.Table:
+def labelled_images(batch: pa.Table, lost: Broadcast[dict[int, Decision]]) -> pa.Table:
     """map_batches UDF: (order, position, store key, modality, features) of every image of a kept sample whose
     modality comes from metadata: the classifier's training set (one entry per distinct image is chosen later)."""
-    rows = []
+    rows, lost = [], lost.get()
     for order, payload, alive in zip(batch["order"].to_pylist(), batch["payload"].to_pylist(),
                                      batch["alive"].to_pylist()):
         if not alive or order in lost:
@@ -64,39 +65,51 @@ def fit_classifier(cfg: CurateConfig, labelled: list[dict]) -> ModalityClassifie
     return classifier
 
 
-class Finisher:
-    """map_batches actor: each row's outcome (kept `Sample` with its modality, or `Rejected`) and its file."""
+def file_of(order: int, record, rows_per_file: int) -> str:
+    """The shard a final record is written to: its group's (kept) or the rejected table's, by source and position."""
+    chunk = (order & ((1 << ORDER_BITS) - 1)) // rows_per_file
+    name = f"part-{rank_of(order):03d}-{chunk:05d}.parquet"
+    return f"curated/{record.group}/{name}" if isinstance(record, Sample) else f"rejected/{name}"
 
-    def __init__(self, lost: dict[int, Decision], classifier: ModalityClassifier, rows_per_file: int):
+
+def finish_batch(batch: pa.Table, lost: Broadcast[dict[int, Decision]], classifier: Broadcast[ModalityClassifier],
+                 rows_per_file: int) -> pa.Table:
+    """map_batches UDF: each row's outcome (kept `Sample` with its modality, or `Rejected`) and its file."""
+    lost, classifier = lost.get(), classifier.get()
+    orders, payloads = batch["order"].to_pylist(), batch["payload"].to_pylist()
+    records, rows = [], []
+    for order, payload, source, total in zip(orders, payloads, batch["source"].to_pylist(),
+                                             batch["source_total"].to_pylist()):
+        if order < 0:  # a source's tally
+            rows.append({"file": TALLY, "order": order, "data": pickle.dumps((source, pickle.loads(payload), total))})
+            continue
+        pending: Pending = pickle.loads(payload)
+        pending.record = apply_decision(pending, lost.get(order))
+        records.append((order, pending))
+    todo = [p for _, p in records if isinstance(p.record, Sample) and p.record.images and p.record.modality is None]
+    predictions = classifier.predict(np.stack([p.features[0] for p in todo])) if todo else []
+    for pending, (label, confidence) in zip(todo, predictions):
+        pending.record.modality, pending.record.modality_source = label, "classifier"
+        pending.record.meta["modality_confidence"] = round(confidence, 4)
+    labelled_ids = {id(p) for p in todo}
+    for order, pending in records:
+        labelled = id(pending) in labelled_ids
+        rows.append({"file": file_of(order, pending.record, rows_per_file), "order": order,
+                     "data": pickle.dumps((pending.record, pending.replaced, pending.overlaps, labelled))})
+    return pa.Table.from_pylist(rows, schema=FINAL)
+
+
+class Finisher:
+    """map_batches actor doing `finish_batch`, for a classifier on GPUs (`curate.ray.classifier_num_gpus`): the
+    actor holds its device and model between batches. On CPUs plain tasks do the same work without an actor
+    pool's start-up (a process of its own that imports everything again, and Ray Data's actor bookkeeping)."""
+
+    def __init__(self, lost: Broadcast[dict[int, Decision]], classifier: Broadcast[ModalityClassifier],
+                 rows_per_file: int):
         self.lost, self.classifier, self.rows_per_file = lost, classifier, rows_per_file
 
-    def file_of(self, order: int, record) -> str:
-        chunk = (order & ((1 << ORDER_BITS) - 1)) // self.rows_per_file
-        name = f"part-{rank_of(order):03d}-{chunk:05d}.parquet"
-        return f"curated/{record.group}/{name}" if isinstance(record, Sample) else f"rejected/{name}"
-
     def __call__(self, batch: pa.Table) -> pa.Table:
-        orders, payloads = batch["order"].to_pylist(), batch["payload"].to_pylist()
-        records, rows = [], []
-        for order, payload, source, total in zip(orders, payloads, batch["source"].to_pylist(),
-                                                 batch["source_total"].to_pylist()):
-            if order < 0:  # a source's tally
-                rows.append({"file": TALLY, "order": order, "data": pickle.dumps((source, pickle.loads(payload), total))})
-                continue
-            pending: Pending = pickle.loads(payload)
-            pending.record = apply_decision(pending, self.lost.get(order))
-            records.append((order, pending))
-        todo = [p for _, p in records if isinstance(p.record, Sample) and p.record.images and p.record.modality is None]
-        predictions = self.classifier.predict(np.stack([p.features[0] for p in todo])) if todo else []
-        for pending, (label, confidence) in zip(todo, predictions):
-            pending.record.modality, pending.record.modality_source = label, "classifier"
-            pending.record.meta["modality_confidence"] = round(confidence, 4)
-        labelled_ids = {id(p) for p in todo}
-        for order, pending in records:
-            labelled = id(pending) in labelled_ids
-            rows.append({"file": self.file_of(order, pending.record), "order": order,
-                         "data": pickle.dumps((pending.record, pending.replaced, pending.overlaps, labelled))})
-        return pa.Table.from_pylist(rows, schema=FINAL)
+        return finish_batch(batch, self.lost, self.classifier, self.rows_per_file)
 
 
 @dataclass

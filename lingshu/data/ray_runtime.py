@@ -6,14 +6,18 @@ never in the home folder) and stops it when it is done; with `RAY_ADDRESS` set i
 leaves it running. A Ray that is already initialised in this process (a test's cluster) is used as it is.
 Ray Data's sort-based shuffle is chosen because its hash shuffle starts actor pools, which on a small
 machine costs more than the whole group-by (seconds per shuffle on 2 cores).
+
+What every task reads (the benchmark index, the decisions, the classifier) travels as a `Broadcast`: put in
+the object store once and deserialised once per worker process, not once per task as a task's arguments are.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections import OrderedDict
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Generic, Iterator, TypeVar
 
 from lingshu.config import RayConfig
 
@@ -52,3 +56,29 @@ def configure_data_context() -> None:
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     ctx.verbose_stats_logs = False
+
+
+T = TypeVar("T")
+_FETCHED: OrderedDict[str, Any] = OrderedDict()  # this worker's broadcast values, by object id
+_KEEP = 4  # the values of one curation run at most; older ones are let go
+
+
+class Broadcast(Generic[T]):
+    """A value every task of a stage reads, put in Ray's object store by the driver. Ray Data deserialises a
+    UDF's arguments again in every task (the benchmark index, 11 MB pickled, took 0.3 s each time); `get`
+    deserialises it once per worker process and keeps it for the worker's next tasks."""
+
+    def __init__(self, value: T):
+        import ray
+
+        self.ref = ray.put(value)
+
+    def get(self) -> T:
+        import ray
+
+        key = self.ref.hex()
+        if key not in _FETCHED:
+            _FETCHED[key] = ray.get(self.ref)
+            while len(_FETCHED) > _KEEP:
+                _FETCHED.popitem(last=False)
+        return _FETCHED[key]

@@ -9,7 +9,8 @@ knows the source's record count, which conservation is checked against at the en
 
 A record's global `order` is (source priority rank, position in its source): the single-process order
 in which earlier records win. Screening needs no other record; decontamination needs only the
-benchmark index, which every task receives whole (it is small: the benchmarks' test items). What is
+benchmark index, which every task receives whole (it is small: the benchmarks' test items; a `Broadcast`,
+so each worker process deserialises it once). What is
 left to decide (image and text duplicates) is done by `lingshu.data.resolve`; its inputs are in `Pending`.
 """
 
@@ -29,6 +30,7 @@ from lingshu.config import CurateConfig
 from lingshu.data.decontam import BenchmarkIndex, benchmark_items
 from lingshu.data.dedup import TextCandidate
 from lingshu.data.images import thumbnail_features
+from lingshu.data.ray_runtime import Broadcast
 from lingshu.data.schema import Rejected, Sample
 from lingshu.data.screen import Screened, Screener
 from lingshu.data.sources import load_source
@@ -123,9 +125,10 @@ def _table(rows: list[dict]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=SCREENED)
 
 
-def read_source_shard(batch: dict, cfg: CurateConfig, repo: str, index: BenchmarkIndex) -> Iterator[pa.Table]:
+def read_source_shard(batch: dict, cfg: CurateConfig, repo: str,
+                      index: Broadcast[BenchmarkIndex]) -> Iterator[pa.Table]:
     """map_batches UDF over read tasks (one per batch): the screened records of one shard of one source."""
-    repo_path = Path(repo)
+    repo_path, index = Path(repo), index.get()
     screener = Screener(cfg, ImageStore(repo_path / cfg.image_store))
     for rank, shard, shards in zip(batch["rank"], batch["shard"], batch["shards"]):
         src = ordered_sources(cfg)[int(rank)]
