@@ -65,6 +65,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "curate_ray.json"))
     args = parser.parse_args()
+    commits = {name: subprocess.run(["git", "rev-parse", "--short", commit], cwd=REPO, capture_output=True, text=True,
+                                    check=True).stdout.strip() for name, commit in (("base", args.base), ("ray", args.head))}
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-curate-ray-") as tmp:
         trees = {name: export(commit, Path(tmp) / name) for name, commit in (("base", args.base), ("ray", args.head))}
         seconds: dict[str, list[float]] = {"base": [], "ray": []}
@@ -74,13 +77,16 @@ def main() -> int:
                 print(f"repeat {repeat + 1}: {name} {seconds[name][-1]:.1f} s", flush=True)
         same = outcome(trees["base"]) == outcome(trees["ray"])
     medians = {name: statistics.median(values) for name, values in seconds.items()}
-    result = {"base": args.base, "head": args.head, "seconds": seconds, "median_s": medians,
+    result = {"base": commits["base"], "head": commits["ray"], "seconds": seconds, "median_s": medians,
               "ratio": medians["ray"] / medians["base"], "same_ids_and_reasons": same,
-              "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"}
+              "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+              "load_average_1_5_15min": {"before": [round(x, 2) for x in load_before],
+                                         "after": [round(x, 2) for x in os.getloadavg()]}}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"curate: {medians['base']:.1f} s single-process ({args.base}) vs {medians['ray']:.1f} s on Ray "
-          f"({args.head}): {result['ratio']:.2f}x; same kept ids and rejection reasons: {same}")
+    print(f"curate: {medians['base']:.1f} s single-process ({commits['base']}) vs {medians['ray']:.1f} s on Ray "
+          f"({commits['ray']}): {result['ratio']:.2f}x; same kept ids and rejection reasons: {same}; load average "
+          f"{result['load_average_1_5_15min']}")
     return 0
 
 
