@@ -115,12 +115,25 @@ class TextIndex(MinHasher):
         return len(self.exact)
 
 
+def folded(text: str) -> str:
+    """The text case- and whitespace-folded: what equality compares for texts without [a-z0-9] words."""
+    return " ".join(text.casefold().split())
+
+
 @dataclass
 class TextCandidate:
-    """A training text up for the near-duplicate check: only texts about the same images can be duplicates."""
+    """A training text up for the near-duplicate check: only texts about the same images can be duplicates.
+    A text without [a-z0-9] words (other scripts, punctuation) has no shingles, so no MinHash, and all such
+    texts normalise to ""; it is a duplicate only of an equal text (`exact`), not of any other word-less one."""
 
     signature: str  # the sha256s of the sample's images, comma-joined ("" for text-only samples)
     sketch: TextSketch
+    exact: str = ""  # without a MinHash: the folded text
+
+    @classmethod
+    def of(cls, signature: str, text: str, hasher: MinHasher) -> "TextCandidate":
+        sketch = hasher.sketch(text)
+        return cls(signature, sketch, folded(text) if sketch.minhash is None else "")
 
 
 def exact_groups(hashes: Iterable[tuple[str, int]]) -> list[frozenset[str]]:

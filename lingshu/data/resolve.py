@@ -8,17 +8,21 @@ key ever meet:
   including that instruction data may ask several questions about the very same file and that a sample
   stops claiming at its first duplicate image.
 - `t|signature|band|hash` per LSH band of a training text's MinHash (the bands of datasketch's MinHashLSH
-  for the threshold, so the candidates are the ones its index would return), and `e|signature` for texts
-  without any word (they can only match exactly). A group's pairs are verified with the MinHash Jaccard
-  estimate; the edges come back to the driver.
+  for the threshold, so the candidates are the ones its index would return), and `e|signature|digest` for
+  texts without any [a-z0-9] word (other scripts, punctuation: no shingles, no MinHash), which are
+  duplicates only of an equal text (case and whitespace folded). A group's pairs are verified with the
+  MinHash Jaccard estimate; the edges come back to the driver.
 The driver then joins texts into connected components (union-find over the edges between samples that
 survived the pHash step) and keeps the best-priority member of each. A chain A~B, B~C with A≁C is one
 component, so B and C are both dropped; a greedy pass that compares only with kept texts keeps C, because
-B, its only near-duplicate, was dropped. The driver holds only duplicates and edges, never the corpus.
+B, its only near-duplicate, was dropped. (That pass also compared a word-less text with the first word-less
+text kept anywhere, whatever it said and whichever images it was about; here only equal texts about the same
+images meet.) The driver holds only duplicates and edges, never the corpus.
 """
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 from collections import defaultdict
 from dataclasses import dataclass
@@ -57,8 +61,10 @@ def shuffle_keys(batch: pa.Table, bands: list[tuple[int, int]]) -> pa.Table:
         if pending.text is None:
             continue
         minhash, signature = pending.text.sketch.minhash, pending.text.signature
-        if minhash is None:
-            rows.append({"key": f"e|{signature}", "order": order, "data": pickle.dumps((order, sample.id, None))})
+        if minhash is None:  # no words: only an equal text about the same images is a duplicate
+            exact = hashlib.sha256(pending.text.exact.encode()).hexdigest()
+            rows.append({"key": f"e|{signature}|{exact}", "order": order,
+                         "data": pickle.dumps((order, sample.id, None))})
             continue
         values = np.asarray(minhash.hashvalues)
         data = pickle.dumps((order, sample.id, values))

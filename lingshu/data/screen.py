@@ -123,5 +123,5 @@ class Screener:
             if sample.task != "caption":
                 text = overlap + "\n" + view.text_of("assistant")
                 signature = ",".join(info.sha256 for _, info in screened.images)
-                screened.text = TextCandidate(signature, self.hasher.sketch(text))
+                screened.text = TextCandidate.of(signature, text, self.hasher)
         return screened
