@@ -19,7 +19,6 @@ from lingshu.fields import doc, required
 
 T = TypeVar("T")
 DECONTAMINATE = ("drop", "report")  # curate.decontaminate
-LSH_STORAGES = ("memory", "redis")  # curate.lsh_storage
 
 
 @dataclass
@@ -44,6 +43,34 @@ class ModalityConfig:
     thumbnail: int = doc(32, "Side of the grayscale thumbnail used as the classifier's features.")
 
 
+@dataclass
+class RayConfig:
+    """Where curation runs and how wide: settings that spread the work, never change what is kept."""
+
+    num_cpus: int = doc(2, "CPUs of the local Ray the stage starts when RAY_ADDRESS is unset (0: all of this "
+                           "machine's); with RAY_ADDRESS set the cluster's own resources count.")
+    cpus_per_task: float = doc(1.0, "CPUs each read-and-screen task (loader, de-identification, images, MinHashes) "
+                                    "reserves.")
+    shards_per_source: int = doc(2, "Read tasks per source: each reads the source's records and screens those of "
+                                    "its shard (records about one image share a shard, so it is decoded once).")
+    classifier_actors: int = doc(1, "Actors that label modalities with the fitted classifier when it runs on GPUs "
+                                    "(on CPUs plain tasks label, without an actor pool's start-up).")
+    classifier_num_gpus: float = doc(0.0, "GPUs each classifier actor reserves (0: CPU, plain tasks).")
+    temp_folder: str = doc("/tmp/ray", "Session folder of the local Ray (logs, object spilling), outside the repo and never "
+                                        "in the home folder.")
+    dashboard: bool = doc(False, "Start the Ray dashboard with the local Ray (127.0.0.1 only).")
+    log_to_driver: bool = doc(False, "Forward the Ray workers' output to the stage's log.")
+
+    def problems(self) -> list[str]:
+        out = [f"{name} must be at least {low}, got {value}" for name, value, low in
+               (("num_cpus", self.num_cpus, 0), ("shards_per_source", self.shards_per_source, 1),
+                ("classifier_actors", self.classifier_actors, 1), ("classifier_num_gpus", self.classifier_num_gpus, 0))
+               if value < low]
+        if self.cpus_per_task <= 0:
+            out.append(f"cpus_per_task must be positive, got {self.cpus_per_task}")
+        return out
+
+
 @dataclass(kw_only=True)
 class CurateConfig:
     """Filters, dedup, decontamination and labelling applied by the `curate` stage (recipe defaults)."""
@@ -55,7 +82,7 @@ class CurateConfig:
                                      "and split:.")
     source_priority: list[str] = required("Source names from most to least reliable; near-duplicates keep the copy "
                                           "from the earliest.")
-    output_dir: str = doc("data/curated", "Where the curated Parquet tables go (one per data group).")
+    output_dir: str = doc("data/curated", "Where the curated Parquet tables go (a folder of shards per data group).")
     image_store: str = doc("data/images", "Content-addressed image store (<sha256>.<ext>).")
     rejected_dir: str = doc("data/rejected", "Where one record per dropped sample, with its reason, goes.")
     metrics_file: str = doc("metrics/curate.json", "Stage metrics (conservation, counts per reason).")
@@ -73,12 +100,10 @@ class CurateConfig:
     decontaminate: str = doc("drop", "drop: remove training samples overlapping a benchmark test split; report: keep and count them.")
     decontam_threshold: float = doc(0.9, "Estimated Jaccard similarity above which a question matches a benchmark question.")
     deidentify: bool = doc(True, "Replace names, dates, record numbers, phone numbers and e-mails in free text.")
-    workers: int = doc(1, "Processes that screen records (images, de-identification, MinHashes) on disjoint shards; "
-                          "1 runs in the stage's own process. Any number gives the same result.")
-    lsh_storage: str = doc("memory", "Where the near-duplicate MinHash LSH lives: memory (the stage's process) or redis "
-                                     "(one index shared by all workers, at the URL in the variable redis_url_env names).")
-    redis_url_env: str = doc("LINGSHU_REDIS_URL", "Name of the environment variable holding the Redis URL "
-                                                  "(redis://host:port/db) for lsh_storage: redis; never put the URL itself in params.")
+    rows_per_file: int = doc(50_000, "Rows per Parquet shard of the curated and rejected tables "
+                                     "(<group>/part-<source rank>-<chunk>.parquet); a shard never mixes sources.")
+    ray: RayConfig = field(default_factory=RayConfig,
+                           metadata={"help": "Where and how wide curation runs on Ray (never what it keeps)."})
     modality: ModalityConfig = field(
         default_factory=ModalityConfig, metadata={"help": "Fallback modality classifier settings."}
     )
@@ -91,13 +116,11 @@ class CurateConfig:
         out += [f"{name} must be at least 1, got {value}" for name, value in
                 (("min_image_side", self.min_image_side), ("max_image_pixels", self.max_image_pixels),
                  ("max_text_chars", self.max_text_chars),
-                 ("minhash_num_perm", self.minhash_num_perm), ("workers", self.workers)) if value < 1]
+                 ("minhash_num_perm", self.minhash_num_perm), ("rows_per_file", self.rows_per_file)) if value < 1]
         if self.caption_min_tokens > self.caption_max_tokens:
             out.append(f"caption_min_tokens ({self.caption_min_tokens}) exceeds caption_max_tokens ({self.caption_max_tokens})")
-        for name, value, allowed in (("decontaminate", self.decontaminate, DECONTAMINATE),
-                                     ("lsh_storage", self.lsh_storage, LSH_STORAGES)):
-            if value not in allowed:
-                out.append(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        if self.decontaminate not in DECONTAMINATE:
+            out.append(f"decontaminate must be one of {', '.join(DECONTAMINATE)}, got {self.decontaminate!r}")
         return out
 
 

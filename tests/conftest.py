@@ -25,9 +25,24 @@ def repo() -> Path:
     return REPO
 
 
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray for the whole session (curation joins a Ray that is already initialised), so that each
+    curating test does not pay Ray's start-up; its session files stay under /tmp."""
+    import ray
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no token in ~/.ray: the Ray listens on 127.0.0.1 only
+    if not ray.is_initialized():
+        ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+                 _temp_dir="/tmp/ray-tests", log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
 @pytest.fixture
-def curate_cfg(tmp_path):
-    """The real params.yaml curate section, with every output redirected into tmp_path."""
+def curate_cfg(tmp_path, ray_local):
+    """The real params.yaml curate section, with every output redirected into tmp_path (curated on the
+    session's local Ray)."""
     from lingshu.config import load_section
 
     cfg = load_section("curate", REPO / "params.yaml")
@@ -117,7 +132,7 @@ def _write_mini_corpus(root: Path) -> None:
     chat = [Sample(f"gen:{i}", "gen", "general_text", "dialogue", qa_turns(f"What is {i} plus {i}?", str(2 * i), 0))
             for i in range(24)]
     for name, samples in (("medical_multimodal", vqa), ("medical_caption", captions), ("general_text", chat)):
-        write_parquet(root / f"data/curated/{name}.parquet", [s.to_row() for s in samples], ARROW_SCHEMA)
+        write_parquet(root / f"data/curated/{name}/part-000-00000.parquet", [s.to_row() for s in samples], ARROW_SCHEMA)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Real servers on 127.0.0.1 for the tests that need one: PostgreSQL, Redis, and any HTTP server we start.
+"""Real servers on 127.0.0.1 for the tests that need one: PostgreSQL and any HTTP server we start.
 
 A session's background processes do not survive into CI, so each test starts its own server on a free
 port in a temporary folder and stops it afterwards. Missing programs come from Debian's packages
@@ -106,25 +106,3 @@ def postgres_server(database: str = "lingshu", user: str = "lingshu") -> Iterato
             subprocess.run(_as_postgres_user([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"]), capture_output=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-
-
-@contextmanager
-def redis_server(root: Path) -> Iterator[str]:
-    """A Redis server bound to 127.0.0.1 with persistence off; yields its URL."""
-    (server,) = debian_programs(["redis-server"], ["redis-server"])
-    port = free_port()
-    root.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                "--dir", str(root)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-    def answers() -> bool:
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-
-    try:
-        wait_until(answers, "redis-server", process, seconds=30)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)

@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 
 from lingshu.cli import main
-from lingshu.data.curate import Curator, write_outputs
+from lingshu.data.curate import Curator
 from lingshu.data.dedup import normalise_text
 from lingshu.data.images import inspect_image
 
@@ -37,7 +37,7 @@ def test_curated_data_audits_clean_and_an_undecontaminated_run_shows_what_curati
     src = next(s for s in curate_cfg.sources if s.name == "vqa_rad")
     cfg = replace(curate_cfg, sources=[src], benchmarks=["vqa_rad"], source_priority=["vqa_rad"])
     curator = Curator(cfg, repo)
-    write_outputs(curator.run(), cfg, repo, curator.store)
+    curator.run()
     clean = _audit(tmp_path, "--train", cfg.output_dir, "--images", cfg.image_store, "--benchmarks", "vqa_rad")
     entry = clean["benchmarks"]["vqa_rad"]
     assert entry["items"] == 451 and entry["overlapped"] == 0 and entry["ids"] == []
@@ -47,7 +47,6 @@ def test_curated_data_audits_clean_and_an_undecontaminated_run_shows_what_curati
     reported = replace(cfg, decontaminate="report")
     curator = Curator(reported, repo)
     result = curator.run()
-    write_outputs(result, reported, repo, curator.store)
     flagged = [s for group in result.kept.values() for s in group
                if s.split == "train" and "vqa_rad" in s.meta.get("benchmark_overlap", [])]
     audit = _audit(tmp_path, "--train", cfg.output_dir, "--images", cfg.image_store, "--benchmarks", "vqa_rad")

@@ -2,17 +2,19 @@
 
 import io
 import json
+import re
 import struct
 import zlib
 from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
 from lingshu.config import SourceConfig
-from lingshu.data.curate import Curator, write_outputs
+from lingshu.data.curate import Curator
+from lingshu.data.schema import read_table, table_files
 
 
 def _png(size=(96, 80), color=(120, 30, 200)) -> bytes:
@@ -100,7 +102,6 @@ def test_each_bad_input_is_rejected_with_its_reason(curate_cfg, bad_folder, dico
     ])
     curator = Curator(cfg, repo)
     result = curator.run()  # completes: no exception from any bad record
-    write_outputs(result, cfg, repo, curator.store)
     reasons = {r.id: r.reason for r in result.rejected}
     assert reasons == {
         "bad:corrupt": "unreadable_image",
@@ -119,7 +120,7 @@ def test_each_bad_input_is_rejected_with_its_reason(curate_cfg, bad_folder, dico
     kept = [s.id for group in result.kept.values() for s in group]
     assert kept == ["bad:good"]
     assert result.inputs == Counter({"bad": 11, "dcm": 2})
-    table = pq.read_table(f"{cfg.rejected_dir}/rejected.parquet").to_pylist()
+    table = read_table(sorted(Path(cfg.rejected_dir).glob("part-*.parquet"))).to_pylist()
     assert len(table) == 12 and all(row["reason"] and row["provenance"]["file"] for row in table)
 
 
@@ -215,15 +216,15 @@ def test_an_empty_source_keeps_its_row_and_fails_the_conservation_check(curate_c
 
 def test_curated_folders_are_replaced_as_a_whole(curate_cfg, repo, tmp_path):
     """`python stages/curate.py` outside DVC once left an earlier run's group tables beside the new ones."""
-    from pathlib import Path
-
     (tmp_path / "caps.txt").write_text("1\tA radiograph of the chest with clear lungs and no effusion.\n")
     cfg = replace(curate_cfg, benchmarks=[], source_priority=[], sources=[
         SourceConfig(name="caps", format="roco_txt", path=str(tmp_path / "caps.txt"), group="medical_text", licence="t")])
-    stale = Path(cfg.output_dir) / "medical_multimodal.parquet"
-    stale.parent.mkdir(parents=True)
-    stale.write_bytes(b"an earlier run's table")
-    curator = Curator(cfg, repo)
-    write_outputs(curator.run(), cfg, repo, curator.store)
-    assert sorted(p.name for p in Path(cfg.output_dir).iterdir()) == ["medical_text.parquet"]
-    assert sorted(p.name for p in Path(cfg.rejected_dir).iterdir()) == ["rejected.parquet"]
+    for stale in ("medical_multimodal.parquet", "medical_caption/part-000-00000.parquet"):  # either layout
+        (Path(cfg.output_dir) / stale).parent.mkdir(parents=True, exist_ok=True)
+        (Path(cfg.output_dir) / stale).write_bytes(b"an earlier run's table")
+    result = Curator(cfg, repo).run()
+    assert sorted(p.name for p in Path(cfg.output_dir).iterdir()) == ["medical_text"]  # the stale table is gone
+    assert list(table_files(cfg.output_dir)) == ["medical_text"]
+    assert [len(samples) for samples in result.kept.values()] == [1]
+    rejected = sorted(p.name for p in Path(cfg.rejected_dir).iterdir())
+    assert rejected and all(re.fullmatch(r"part-\d{3}-\d{5}\.parquet", name) for name in rejected)

@@ -3,15 +3,14 @@
 import json
 from dataclasses import replace
 
-import pyarrow.parquet as pq
 import pytest
 
 from lingshu.checks.run import run_checks
 from lingshu.checks.suites import describe_failures
 from lingshu.config import ValidateConfig
-from lingshu.data.curate import Curator, write_outputs
+from lingshu.data.curate import Curator
 from lingshu.data.curate_report import build_metrics
-from lingshu.data.schema import ARROW_SCHEMA
+from lingshu.data.schema import ARROW_SCHEMA, read_table, table_files
 from lingshu.io import atomic_write_json, write_parquet
 
 
@@ -22,8 +21,7 @@ def curated(curate_cfg, repo, tmp_path):
                   benchmarks=["vqa_rad", "pubmedqa"])
     curator = Curator(cfg, repo)
     result = curator.run()
-    write_outputs(result, cfg, repo, curator.store)
-    atomic_write_json(cfg.metrics_file, build_metrics(result, curator.benchmarks))
+    atomic_write_json(cfg.metrics_file, build_metrics(result))
     validate = ValidateConfig(suites_dir=str(repo / "data_checks"), results_dir=str(tmp_path / "results"))
     return cfg, validate
 
@@ -40,7 +38,7 @@ def test_good_outputs_pass_every_suite_and_write_results(curated, repo, tmp_path
 
 def test_a_missing_image_fails_naming_suite_expectation_and_row(curated, repo):
     cfg, validate = curated
-    table = pq.read_table(f"{cfg.output_dir}/medical_caption.parquet").to_pylist()
+    table = read_table(table_files(cfg.output_dir)["medical_caption"]).to_pylist()
     (repo / cfg.image_store / table[0]["images"][0]).unlink()
     outcomes = run_checks(cfg, validate, repo)
     message = describe_failures(outcomes)
@@ -49,16 +47,22 @@ def test_a_missing_image_fails_naming_suite_expectation_and_row(curated, repo):
 
 def test_a_smuggled_benchmark_question_and_lost_record_fail(curated, repo):
     cfg, validate = curated
-    path = f"{cfg.output_dir}/medical_multimodal.parquet"
-    rows = pq.read_table(path).to_pylist()
+    shards = table_files(cfg.output_dir)["medical_multimodal"]
+    rows = read_table(shards).to_pylist()
     test_row = next(r for r in rows if r["split"] == "test")
     smuggled = dict(test_row, id="vqa_rad:smuggled", split="train")
-    write_parquet(path, [r for r in rows if r is not test_row] + [smuggled], ARROW_SCHEMA)
+
+    def rewrite(table_rows):  # the group's shards replaced by one shard holding these rows
+        for shard in shards:
+            shard.unlink()
+        write_parquet(shards[0], table_rows, ARROW_SCHEMA)
+
+    rewrite([r for r in rows if r is not test_row] + [smuggled])
     outcomes = {o.suite: o for o in run_checks(cfg, validate, repo)}
     failed = {f["kwargs"].get("column") or f["kwargs"].get("column_A") for f in outcomes["curated"].failed}
     assert "unflagged_benchmark_overlap" in failed
     # one vqa_rad record was replaced by a row of another id: the recount still balances, but a deleted row would not
-    write_parquet(path, rows[1:], ARROW_SCHEMA)
+    rewrite(rows[1:])
     conservation = next(o for o in run_checks(cfg, validate, repo) if o.suite == "conservation")
     assert not conservation.success
     assert conservation.failed[0]["examples"][0]["source"] == rows[0]["source"]

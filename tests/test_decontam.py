@@ -49,9 +49,11 @@ def test_metadata_captions_of_test_images_are_held_out(vqa_rad_only, repo):
     assert all(s.conversations[1]["content"].startswith("MedPix teaching-case image: ") for s in captions)
 
 
-def test_report_mode_keeps_and_flags_the_same_samples(vqa_rad_only, repo):
+def test_report_mode_keeps_and_flags_the_same_samples(vqa_rad_only, repo, tmp_path):
     dropped = Curator(vqa_rad_only, repo).run()
-    reported = Curator(replace(vqa_rad_only, decontaminate="report"), repo).run()
+    # its own output folders: a run replaces its folders as a whole, and the results read their tables back
+    reported = Curator(replace(vqa_rad_only, decontaminate="report", output_dir=str(tmp_path / "report/curated"),
+                               rejected_dir=str(tmp_path / "report/rejected")), repo).run()
     dropped_ids = {r.id for r in dropped.rejected if r.reason == "benchmark_overlap"}
     flagged = {s.id for g in reported.kept.values() for s in g if s.meta.get("benchmark_overlap")}
     # kept and flagged, unless a later filter (dedup) rejected them for another reason
@@ -97,7 +99,7 @@ def test_a_benchmark_without_its_images_is_matched_on_text_and_counted(curate_cf
     src = next(s for s in curate_cfg.sources if s.name == "iu_xray")
     curator = Curator(replace(curate_cfg, sources=[src], benchmarks=["iu_xray"], source_priority=[]), repo)
     result = curator.run()
-    decontamination = build_metrics(result, curator.benchmarks)["decontamination"]
+    decontamination = build_metrics(result)["decontamination"]
     assert decontamination["benchmark_test_items"] == {"iu_xray": 296}
     assert decontamination["test_items_without_images"] == {"iu_xray": 296}
     assert decontamination["overlapping_training_samples"] == {"iu_xray": {"text": 296}}
@@ -106,7 +108,7 @@ def test_a_benchmark_without_its_images_is_matched_on_text_and_counted(curate_cf
 def test_a_misspelt_benchmark_is_named_before_any_work(curate_cfg, repo, monkeypatch):
     import lingshu.data.curate as curate
 
-    monkeypatch.setattr(curate, "load_source", lambda *a: pytest.fail("sources were read before the check"))
+    monkeypatch.setattr(curate, "ray_session", lambda *a: pytest.fail("Ray was started before the check"))
     with pytest.raises(ValueError, match=r"curate.benchmarks: unknown benchmark or group 'vqa_rda'"):
         Curator(replace(curate_cfg, benchmarks=["vqa_rad", "vqa_rda"]), repo).run()
 

@@ -1,16 +1,21 @@
-"""Exact image dedup scopes, MinHash near-duplicates, the source-priority rule, and the order-free
-near-duplicate edges that sharded curation replays in order (they must drop what the greedy index drops)."""
+"""Exact image dedup scopes, MinHash near-duplicates, the source-priority rule, and the distributed
+near-duplicate rule (LSH band groups, verified pairs, connected components) against an independent one."""
 
 import json
+import pickle
 import random
 from dataclasses import replace
 
+import pyarrow as pa
 import pytest
+from datasketch import MinHashLSH
 
 from lingshu.config import SourceConfig
 from lingshu.data.curate import Curator
-from lingshu.data.dedup import KeptTexts, MinHasher, PHashIndex, TextCandidate, TextIndex
-from lingshu.data.neardup import NearDupIndex
+from lingshu.data.dedup import MinHasher, PHashIndex, TextCandidate, TextIndex
+from lingshu.data.reading import SCREENED, Pending
+from lingshu.data.resolve import KEYS, band_ranges, decide, resolve_group, shuffle_keys
+from lingshu.data.schema import Sample
 
 
 def test_phash_index_scopes():
@@ -66,7 +71,7 @@ def _texts(seed: int, n: int = 400) -> tuple[list[str], list[str]]:
 
 
 def _greedy(texts: list[str], signatures: list[str], threshold: float) -> dict[int, list[tuple[int, float]]]:
-    """The single-process rule: match against the kept texts of the same signature, add the text when kept."""
+    """The single-process rule of earlier versions: match against the kept texts of the same signature."""
     index, dropped = TextIndex(threshold), {}
     for order, (text, signature) in enumerate(zip(texts, signatures)):
         hits = [(int(key.split("|")[1]), s) for key, s in index.match(text) if key.split("|")[0] == signature]
@@ -77,42 +82,100 @@ def _greedy(texts: list[str], signatures: list[str], threshold: float) -> dict[i
     return dropped
 
 
-def _replayed(texts: list[str], signatures: list[str], threshold: float) -> dict[int, tuple[int, float]]:
-    """The sharded rule: all texts in one index, edges to earlier texts, then KeptTexts in order."""
+def _lsh_edges(texts: list[str], signatures: list[str], threshold: float) -> set[tuple[int, int]]:
+    """Near-duplicate pairs as datasketch's own MinHashLSH finds them (candidates verified by Jaccard), plus
+    equal word-less texts about the same images (they can only match exactly): the independent expectation."""
     hasher = MinHasher()
-    candidates = {order: TextCandidate(signature, hasher.sketch(text))
-                  for order, (text, signature) in enumerate(zip(texts, signatures))}
-    index = NearDupIndex(threshold, hasher.num_perm)
-    index.insert(candidates)
-    index.edges(candidates)
-    kept, dropped = KeptTexts(), {}
-    for order, candidate in candidates.items():
-        match = kept.duplicate_of(candidate)
-        if match is None:
-            kept.keep(order, candidate)
-        else:
-            dropped[order] = match
+    sketches = [hasher.sketch(t) for t in texts]
+    lsh = MinHashLSH(threshold=threshold, num_perm=hasher.num_perm)
+    for order, sketch in enumerate(sketches):
+        if sketch.minhash is not None:
+            lsh.insert(order, sketch.minhash)
+    edges = set()
+    for a, sketch in enumerate(sketches):
+        others = lsh.query(sketch.minhash) if sketch.minhash is not None else [
+            b for b, other in enumerate(sketches) if other.minhash is None]
+        for b in others:
+            if a < b and signatures[a] == signatures[b] and (
+                    texts[a].strip() == texts[b].strip() if sketch.minhash is None
+                    else sketch.minhash.jaccard(sketches[b].minhash) >= threshold):
+                edges.add((a, b))
+    return edges
+
+
+def _components_dropped(n: int, edges: set[tuple[int, int]]) -> set[int]:
+    """Every member of a connected component but its first, by breadth-first search."""
+    neighbours = {i: set() for i in range(n)}
+    for a, b in edges:
+        neighbours[a].add(b)
+        neighbours[b].add(a)
+    seen, dropped = set(), set()
+    for start in range(n):
+        if start in seen:
+            continue
+        component, frontier = {start}, [start]
+        while frontier:
+            for other in neighbours[frontier.pop()] - component:
+                component.add(other)
+                frontier.append(other)
+        seen |= component
+        dropped |= component - {min(component)}
     return dropped
 
 
+def _distributed(texts: list[str], signatures: list[str], threshold: float) -> dict:
+    """The curate stage's rule without Ray: the group-by keys, each group resolved, then the components."""
+    hasher = MinHasher()
+    table = pa.Table.from_pylist([
+        {"order": order, "source": "s", "source_total": None, "alive": True,
+         "payload": pickle.dumps(Pending(Sample(f"s:{order}", "s", "medical_text", "mcq", []),
+                                         text=TextCandidate.of(signature, text, hasher)))}
+        for order, (text, signature) in enumerate(zip(texts, signatures))], schema=SCREENED)
+    keys = shuffle_keys(table, band_ranges(threshold, hasher.num_perm)).to_pylist()
+    by_key = {}
+    for row in keys:
+        by_key.setdefault(row["key"], []).append(row)
+    found = [r for rows in by_key.values()
+             for r in resolve_group(pa.Table.from_pylist(rows, schema=KEYS), threshold).to_pylist()]
+    return decide(found)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_edges_replayed_in_order_drop_exactly_what_the_greedy_index_drops(seed):
+def test_components_drop_all_but_the_first_of_each_near_duplicate_component(seed):
     texts, signatures = _texts(seed)
-    greedy, replayed = _greedy(texts, signatures, 0.85), _replayed(texts, signatures, 0.85)
-    assert 40 < len(greedy) < len(texts) - 40  # both outcomes are common
-    assert any(0.85 <= hits[0][1] < 1.0 for hits in greedy.values())  # near (not only exact) duplicates
-    assert replayed.keys() == greedy.keys()
-    for order, (earlier, similarity) in replayed.items():
-        assert similarity == greedy[order][0][1]  # the best match; among equals, any may be named
-        assert (earlier, similarity) in greedy[order]
+    expected = _components_dropped(len(texts), _lsh_edges(texts, signatures, 0.85))
+    dropped = _distributed(texts, signatures, 0.85)
+    assert 40 < len(expected) < len(texts) - 40  # both outcomes are common
+    assert set(dropped) == expected
+    assert all(d.reason == "near_duplicate_text" for d in dropped.values())
+    greedy = {order for order in _greedy(texts, signatures, 0.85) if MinHasher().sketch(texts[order]).minhash}
+    assert greedy <= expected  # components drop what the greedy rule dropped, and chain ends besides
 
 
-def test_texts_without_words_follow_the_exact_rule_of_the_first_kept_one():
-    """All word-less texts normalise to "": the first kept one decides, and only for its own signature."""
-    hasher, kept = MinHasher(), KeptTexts()
-    a, b, c, d = (TextCandidate(signature, hasher.sketch(text)) for signature, text in
-                  [("x", "？"), ("y", "——"), ("y", "!!"), ("x", "肺炎")])
-    for order, candidate in enumerate([a, b, c]):
-        assert kept.duplicate_of(candidate) is None  # b and c differ in signature from a, the first kept
-        kept.keep(order, candidate)
-    assert kept.duplicate_of(d) == (0, 1.0)
+def test_a_chain_is_one_component_where_the_greedy_rule_kept_its_far_end():
+    """A~B and B~C but A≁C: the greedy rule drops B (near A) and keeps C (its only near-duplicate, B, was
+    dropped); connected components drop B and C, and C's reason names B and the kept A."""
+    base = [f"w{i}" for i in range(60)]
+    b = base[:56] + ["x1", "x2", "x3", "x4"]  # the last four words edited
+    c = b[:52] + ["y1", "y2", "y3", "y4"] + b[56:]  # and then the four before them
+    texts, signatures = [" ".join(base), " ".join(b), " ".join(c)], ["", "", ""]
+    hasher = MinHasher()
+    a_, b_, c_ = (hasher.sketch(t).minhash for t in texts)
+    assert a_.jaccard(b_) >= 0.85 and b_.jaccard(c_) >= 0.85 and a_.jaccard(c_) < 0.85  # the chain is real
+    assert set(_greedy(texts, signatures, 0.85)) == {1}
+    dropped = _distributed(texts, signatures, 0.85)
+    assert set(dropped) == {1, 2}
+    assert "to s:1" in dropped[2].detail and "kept text is s:0" in dropped[2].detail
+
+
+def test_texts_without_words_are_duplicates_only_of_equal_texts_about_the_same_images():
+    """Texts with no [a-z0-9] word (here Chinese and punctuation) have no MinHash and all normalise to "".
+    Only an equal text (case and whitespace folded) about the same images is their duplicate. The greedy rule
+    compared each with the first word-less text kept anywhere: it dropped 3 (a different text, because the
+    first, 0, was about the same image) and kept every word-less text about y (the first was about x)."""
+    texts = ["？", "——", "!!", "肺炎", "？ ", "肺炎", "  ——"]
+    signatures = ["x", "y", "y", "x", "y", "x", "y"]
+    dropped = _distributed(texts, signatures, 0.85)
+    assert set(dropped) == {5, 6}
+    assert dropped[5].detail == "similarity 1.00 to s:3" and dropped[6].detail == "similarity 1.00 to s:1"
+    assert set(_greedy(texts, signatures, 0.85)) == {3, 5}

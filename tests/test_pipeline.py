@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lingshu.data.schema import table_files
+
 pytestmark = pytest.mark.slow
 
 
@@ -69,7 +71,7 @@ def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone, tmp_p
         suite = json.loads((clone / f"metrics/eval/{checkpoint}.json").read_text())
         assert {b["n"] for b in suite["benchmarks"].values()} == {4}
         assert len((clone / f"eval/{checkpoint}/vqa_rad/predictions.jsonl").read_text().splitlines()) == 4
-    assert (clone / "data/curated/medical_multimodal.parquet").exists()
+    assert table_files(clone / "data/curated")["medical_multimodal"]  # data/curated/<group>/part-*.parquet
     assert (clone / "reports/validation/curated.html").exists()
     assert (clone / "reports/validation_synthetic/synthetic.html").exists()
     synth = json.loads((clone / "metrics/synthesize.json").read_text())
@@ -96,8 +98,8 @@ def test_repro_is_cached_and_reruns_only_what_a_param_touches(fresh_clone, tmp_p
     _set_params(clone / "params.yaml", {"curate.near_dup_threshold": 0.8})
     fourth = run([*dvc, "repro"])
     assert _ran(fourth)[:2] == ["curate", "validate"]
-    for workers in (2, 1):  # how curation is spread over processes, never what it keeps: not a dep
-        _set_params(clone / "params.yaml", {"curate.workers": workers})
+    for shards in (3, 1):  # how curation is spread over Ray tasks, never what it keeps: not a dep
+        _set_params(clone / "params.yaml", {"curate.ray.shards_per_source": shards})
         assert _ran(run([*dvc, "repro"])) == []
 
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])

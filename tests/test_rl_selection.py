@@ -73,13 +73,15 @@ def _ocr(source_id: str, gold: str) -> Sample:
 # --- writing and selecting ----------------------------------------------------------------------------
 
 def _write(tmp_path, samples: list[Sample]) -> tuple[list, list[str]]:
-    """Curated rows to tmp/curated, synthetic ones (meta.generator) to tmp/synthetic, one table per group."""
+    """Curated rows to tmp/curated (a shard folder per group, as curate writes them), synthetic ones
+    (meta.generator) to tmp/synthetic (one file per group, as synthesize writes them)."""
     tables: dict = {}
     for s in samples:
         folder = "synthetic" if "generator" in s.meta else "curated"
         tables.setdefault((folder, s.group), []).append(s.to_row())
     for (folder, group), rows in tables.items():
-        write_parquet(tmp_path / folder / f"{group}.parquet", rows, ARROW_SCHEMA)
+        name = f"{group}/part-000-00000.parquet" if folder == "curated" else f"{group}.parquet"
+        write_parquet(tmp_path / folder / name, rows, ARROW_SCHEMA)
     return [tmp_path / "curated", tmp_path / "synthetic"], sorted({group for _, group in tables})
 
 

@@ -59,7 +59,8 @@ def colour_repo(tmp_path_factory) -> Path:
     store.mkdir(parents=True)
     rng = random.Random(0)
     for group, random_answers in (("general_multimodal", True), ("medical_multimodal", False)):
-        write_parquet(root / f"data/curated/{group}.parquet", _colour_rows(store, group, 64, random_answers, rng), ARROW_SCHEMA)
+        write_parquet(root / f"data/curated/{group}/part-000-00000.parquet", _colour_rows(store, group, 64, random_answers, rng),
+                      ARROW_SCHEMA)
     model, processor = initialise(ModelConfig(tiny=TinyConfig(**TINY)), root)
     save(model, processor, root / "models/base")
     prior = make_stage_cfg(checkpoint_dir="checkpoints/prior", groups={"general_multimodal": 1}, batch_size=8,

@@ -1,8 +1,7 @@
 """Stages depend on the params keys that can change their outputs, and on no key that cannot.
 
-`curate.workers`, `curate.lsh_storage` and `curate.redis_url_env` decide how curation is spread over
-processes, never what it keeps (tests/test_curate_workers.py and tests/test_dedup_redis.py check that),
-so changing them must not re-run curation or anything after it."""
+`curate.ray` decides where and how wide curation runs (a local Ray or a cluster, tasks, actors), never what
+it keeps (tests/test_curate_ray.py checks that), so changing it must not re-run curation or anything after it."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-HOW_NOT_WHAT = {"curate.workers", "curate.lsh_storage", "curate.redis_url_env"}
+HOW_NOT_WHAT = {"curate.ray"}
 
 
 def _params_deps() -> dict[str, list[str]]:

@@ -103,7 +103,8 @@ MCQS = [Mcq("pubmedqa:1", "yes"), Mcq("pubmedqa:2", "yes"), Mcq("pubmedqa:3", "n
 
 
 def write_synth_corpus(root: Path) -> Corpus:
-    """curated/{medical_multimodal,medical_caption,medical_text}.parquet and images/ under `root`."""
+    """curated/{medical_multimodal,medical_caption,medical_text}/part-000-00000.parquet (curate's layout) and
+    images/ under `root`."""
     store = root / "images"
     store.mkdir(parents=True)
     images = {i.name: replace(i, row_ids=[]) for i in IMAGES}
@@ -137,7 +138,7 @@ def write_synth_corpus(root: Path) -> Corpus:
                            licence="MIT", split=item.split, provenance_file="pubmedqa.json",
                            meta={"question": question, "options": options, "answer": item.answer}))
     for name, samples in (("medical_multimodal", vqa), ("medical_caption", captions), ("medical_text", text)):
-        write_parquet(root / f"curated/{name}.parquet", [s.to_row() for s in samples], ARROW_SCHEMA)
+        write_parquet(root / f"curated/{name}/part-000-00000.parquet", [s.to_row() for s in samples], ARROW_SCHEMA)
     return Corpus(root, images, mcqs)
 
 

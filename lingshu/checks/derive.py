@@ -11,13 +11,12 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from lingshu.config import CurateConfig
-from lingshu.data.curate import count_tokens
+from lingshu.data.screen import count_tokens
 from lingshu.data.dedup import normalise_text
 from lingshu.data.images import inspect_image
-from lingshu.data.schema import BadRecord, IMAGE_TOKEN
+from lingshu.data.schema import BadRecord, IMAGE_TOKEN, read_table, table_files
 from lingshu.data.decontam import select_benchmarks, benchmark_items
 
 
@@ -40,7 +39,8 @@ def benchmark_fingerprints(cfg: CurateConfig, repo: Path) -> tuple[dict[str, str
 
 def curated_table(cfg: CurateConfig, repo: Path) -> pd.DataFrame:
     """All curated tables as one frame, with the derived columns the `curated` suite checks."""
-    frames = [pq.read_table(p).to_pandas().assign(table=p.stem) for p in sorted((repo / cfg.output_dir).glob("*.parquet"))]
+    frames = [read_table(paths).to_pandas().assign(table=name)
+              for name, paths in table_files(repo / cfg.output_dir).items()]
     if not frames:
         return pd.DataFrame(columns=["id", "table"])
     df = pd.concat(frames, ignore_index=True)
@@ -81,7 +81,7 @@ def curated_table(cfg: CurateConfig, repo: Path) -> pd.DataFrame:
 
 
 def rejected_table(cfg: CurateConfig, repo: Path) -> pd.DataFrame:
-    df = pq.read_table(repo / cfg.rejected_dir / "rejected.parquet").to_pandas()
+    df = read_table(sorted((repo / cfg.rejected_dir).glob("*.parquet"))).to_pandas()
     df["provenance_file"] = [p["file"] if p else None for p in df.pop("provenance")]
     return df
 

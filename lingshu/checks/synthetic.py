@@ -16,10 +16,10 @@ import pyarrow.parquet as pq
 
 from lingshu.checks.derive import benchmark_fingerprints, recount
 from lingshu.config import CurateConfig
-from lingshu.data.curate import count_tokens
+from lingshu.data.screen import count_tokens
 from lingshu.data.dedup import normalise_text
 from lingshu.data.images import inspect_image
-from lingshu.data.schema import IMAGE_TOKEN, BadRecord
+from lingshu.data.schema import IMAGE_TOKEN, BadRecord, table_files
 from lingshu.synth.config import SynthesizeConfig
 
 SYNTHETIC_TABLES = ("medical_caption", "synthetic_multimodal", "medical_cot")
@@ -27,7 +27,7 @@ SYNTHETIC_TABLES = ("medical_caption", "synthetic_multimodal", "medical_cot")
 
 def _curated_train_ids(curate: CurateConfig, repo: Path) -> set[str]:
     ids: set[str] = set()
-    for path in (repo / curate.output_dir).glob("*.parquet"):
+    for path in (p for paths in table_files(repo / curate.output_dir).values() for p in paths):
         table = pq.read_table(path, columns=["id", "split"]).to_pylist()
         ids |= {r["id"] for r in table if r["split"] == "train"}
     return ids

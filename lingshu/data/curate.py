@@ -1,237 +1,179 @@
-"""The `curate` stage: every source record is filtered, deduplicated, decontaminated, de-identified
-and labelled, and ends up in exactly one place — a curated table (one per data group) or the rejected
-table with its reason. Conservation (inputs = kept + rejected, per source) is asserted before anything
-is reported as done.
+"""The `curate` stage on Ray Data: every source record is filtered, deduplicated, decontaminated,
+de-identified and labelled, and ends up in exactly one place — a curated table (a folder of Parquet shards
+per data group) or the rejected table with its reason. Conservation (inputs = kept + rejected, per source)
+is asserted before anything is reported as done.
 
-The work is split in two. Screening (de-identification, caption length, images, text sketches:
-`lingshu.data.screen`) needs no other record, so `workers` processes do it on disjoint shards, together
-with finding near-duplicate text pairs in one shared MinHash LSH (`lingshu.data.neardup`, in memory or
-Redis). The decisions that depend on order — benchmark overlap, then image pHash claims, then near-duplicate
-text, where the earlier record in priority order wins — are then made here in one cheap sequential pass,
-so the result is the same whatever the number of workers.
+The same code runs on a laptop and on a cluster (`lingshu.data.ray_runtime`). Records flow as Ray
+datasets and no process holds the corpus:
+1. the benchmarks' test items are fingerprinted in Ray tasks and indexed on the driver (they are small);
+2. read tasks load and screen shards of the sources and decontaminate them against that index
+   (`lingshu.data.reading`); the screened records are materialised in Ray's object store;
+3. one group-by finds the records that share an image pHash or a text LSH band; the driver decides the
+   image and near-duplicate losers from those groups alone (`lingshu.data.resolve`);
+4. the modality classifier is fitted on the distinct labelled images, and tasks (classifier actors when it
+   runs on GPUs) apply all the decisions and labels while writers put each shard to disk (`lingshu.data.finish`).
+Decisions depend on (source priority, record position) only, never on how many tasks or nodes ran.
 """
 
 from __future__ import annotations
 
-import os
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from tqdm.auto import tqdm
-
-from lingshu.config import CurateConfig, SourceConfig, problems_of
-from lingshu.data.decontam import BenchmarkIndex, Fingerprint, select_benchmarks, benchmark_items
-from lingshu.data.dedup import KeptTexts, PHashIndex
-from lingshu.data.images import ImageInfo, thumbnail_features
+from lingshu.config import CurateConfig, problems_of
+from lingshu.data.decontam import BenchmarkIndex, select_benchmarks
+from lingshu.data.finish import Counts, Finisher, finish_batch, fit_classifier, labelled_images, write_file
 from lingshu.data.modality import ModalityClassifier
-from lingshu.data.neardup import NearDupIndex, check_redis, drop_keys, new_basename
-from lingshu.data.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Rejected, Sample
-from lingshu.data.screen import Screened, Screener
-from lingshu.data.screen import count_tokens  # noqa: F401  (re-exported: lingshu.checks imports it from here)
-from lingshu.data.sources import check_options, load_source
+from lingshu.data.ray_runtime import Broadcast, ray_session
+from lingshu.data.reading import fingerprint_benchmark_shard, ordered_sources, read_source_shard
+from lingshu.data.resolve import band_ranges, decide, resolve_group, shuffle_keys
+from lingshu.data.schema import REJECTED_SCHEMA, Rejected, Sample, read_table, table_files
+from lingshu.data.sources import check_source
 from lingshu.data.store import ImageStore
-from lingshu.data.workers import run_workers, shards
 from lingshu.io import replaced_folder, write_parquet
-
-MEDICAL_IMAGE_MODALITIES = {"x-ray", "ct", "mri", "ultrasound", "nuclear", "pet", "microscopy", "histopathology",
-                            "oct", "dermoscopy", "endoscopy", "fundus", "photo"}
 
 
 @dataclass
 class CurationResult:
-    kept: dict[str, list[Sample]] = field(default_factory=lambda: defaultdict(list))
-    rejected: list[Rejected] = field(default_factory=list)
-    inputs: Counter = field(default_factory=Counter)
-    deid_counts: Counter = field(default_factory=Counter)
-    overlaps: Counter = field(default_factory=Counter)  # (benchmark, kind) -> samples
+    """What a run counted; `kept` and `rejected` read its tables back (for inspection: they load every row)."""
+
+    counts: Counts
+    benchmarks: BenchmarkIndex
+    output_dir: Path
+    rejected_dir: Path
     metrics: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def inputs(self) -> Counter:
+        return self.counts.inputs
 
-def coarse(kind: str) -> str:
-    """An overlap's kind as the curate metrics count it: image or text (exact or near)."""
-    return "text" if kind.startswith("text") else kind
+    @property
+    def overlaps(self) -> Counter:
+        return self.counts.overlaps
+
+    @property
+    def kept(self) -> dict[str, list[Sample]]:
+        return {group: [Sample.from_row(r) for r in read_table(paths).to_pylist()]
+                for group, paths in table_files(self.output_dir).items()}
+
+    @property
+    def rejected(self) -> list[Rejected]:
+        return [Rejected.from_row(r) for paths in table_files(self.rejected_dir).values()
+                for r in read_table(paths).to_pylist()]
 
 
-def ordered_sources(cfg: CurateConfig) -> list[SourceConfig]:
-    """Sources in dedup priority order: listed names first (most reliable first), then the rest as configured."""
-    rank = {name: i for i, name in enumerate(cfg.source_priority)}
-    return sorted(cfg.sources, key=lambda s: rank.get(s.name, len(rank)))
-
-
-def redis_url(cfg: CurateConfig) -> str | None:
-    """The Redis URL for `lsh_storage: redis` (None for memory), checked to answer; errors name the fields."""
-    if cfg.lsh_storage == "memory":
-        return None
-    url = os.environ.get(cfg.redis_url_env, "")
-    if not url:
-        raise ValueError(f"curate.lsh_storage is 'redis' but the environment variable {cfg.redis_url_env!r} "
-                         "(named by curate.redis_url_env) is not set; set it to redis://host:port/db")
-    check_redis(url, f"curate.lsh_storage is 'redis' but the server in ${cfg.redis_url_env} (curate.redis_url_env)")
-    return url
+def _tasks(shards: int, ranks: int = 1) -> list[dict]:
+    return [{"rank": rank, "shard": shard, "shards": shards} for rank in range(ranks) for shard in range(shards)]
 
 
 class Curator:
     def __init__(self, cfg: CurateConfig, repo: Path):
         self.cfg, self.repo = cfg, repo
         self.store = ImageStore(repo / cfg.image_store)
-        self.phashes = PHashIndex()
-        self.texts = KeptTexts()
-        self.result = CurationResult()
 
-    def run(self) -> CurationResult:
+    def check(self) -> list:
         problems = problems_of(self.cfg, "curate.")  # the load-time checks, for a config built in code
         if problems:
             raise ValueError("; ".join(problems))
-        for src in self.cfg.sources:  # a misspelt option fails before any work
-            check_options(src)
-        benches = select_benchmarks(self.cfg.benchmarks)
-        url = redis_url(self.cfg)
-        self.records: list[Sample | Rejected] = []
-        seen: set[str] = set()
-        for src in ordered_sources(self.cfg):
-            self.result.inputs[src.name] = 0  # an empty source still has its row, which the data checks fail
-            for record in tqdm(load_source(src, self.repo), desc=f"load {src.name}", unit="rec", leave=False,
-                               disable=None):  # bars on a terminal, silence in logs
-                self.result.inputs[src.name] += 1
-                if isinstance(record, Sample) and record.id in seen:
-                    record = Rejected.of(record, "duplicate_id", "an earlier record of the source has this id", "load")
-                seen.add(record.id)
-                self.records.append(record)
-        self.benchmark_items = list(benchmark_items(benches, self.repo))
-        screened, fingerprints = self.screen(url)
-        self.benchmarks = BenchmarkIndex.build([(item, fingerprints[k]) for k, item in enumerate(self.benchmark_items)],
-                                               self.cfg.decontam_threshold, self.cfg.minhash_num_perm)
-        decisions = tqdm(self.records, desc="curate: decide", unit="rec", leave=False, disable=None)
-        for order, record in enumerate(decisions):
-            outcome = record if isinstance(record, Rejected) else self.decide(order, record, screened[order])
-            if isinstance(outcome, Rejected):
-                self.result.rejected.append(outcome)
-            else:
-                self.result.kept[outcome.group].append(outcome)
-        self.label_modalities()
-        self.check_conservation()
-        return self.result
+        for src in self.cfg.sources:  # a misspelt option or a missing path fails before any work
+            check_source(src, self.repo)
+        return select_benchmarks(self.cfg.benchmarks)
 
-    def screen(self, url: str | None) -> tuple[dict[int, Screened], dict[int, Fingerprint]]:
-        """Screen all records and fingerprint the benchmarks' test items in `workers` processes; fill in the
-        near-duplicate edges."""
-        workers, cfg = self.cfg.workers, self.cfg
-        basename = new_basename()
-        bench_shards = shards(self.benchmark_items, workers)
-        record_shards = shards(self.records, workers)
+    def run(self) -> CurationResult:
+        """Curate every source and write the curated and rejected tables (each folder replaced as a whole);
+        images nothing refers to leave the store."""
+        benches = self.check()
+        with ray_session(self.cfg.ray):
+            benchmarks = self.benchmark_index(benches)
+            screened = self.screen(benchmarks)
+            lost = self.resolve(screened)
+            counts, metrics = self.finish(screened, lost)
+        metrics["images_pruned"] = self.store.prune(counts.images)
+        metrics["images_stored"] = len(counts.images)
+        return CurationResult(counts, benchmarks, self.repo / self.cfg.output_dir, self.repo / self.cfg.rejected_dir,
+                              metrics)
 
-        def job(worker: int, barrier) -> tuple[dict[int, Screened], dict[int, Fingerprint]]:
-            screener = Screener(cfg, self.store)
-            bench = {k: screener.benchmark_item(self.benchmark_items[k]) for k in bench_shards[worker]}
-            screened = {order: screener.record(self.records[order])
-                        for order in tqdm(record_shards[worker], desc=f"curate: screen (worker {worker})", unit="rec",
-                                          leave=False, position=worker, disable=None)}
-            if url:  # the shared index: insert everything, wait for the others, then ask about our own texts
-                index = NearDupIndex(cfg.near_dup_threshold, cfg.minhash_num_perm, url, basename)
-                candidates = {order: s.text for order, s in screened.items() if s.text is not None}
-                index.insert(candidates)
-                barrier.wait()
-                index.edges(candidates, desc=f"near-duplicate edges (worker {worker})")
-            return screened, bench
+    def _read(self, fn, tasks: list[dict], **kwargs):
+        import ray.data
 
-        try:
-            results = run_workers(job, workers)
-        finally:
-            if url:
-                drop_keys(url, basename)
-        screened = {order: s for part, _ in results for order, s in part.items()}
-        fingerprints = {k: item for _, part in results for k, item in part.items()}
-        if not url:
-            index = NearDupIndex(cfg.near_dup_threshold, cfg.minhash_num_perm)
-            candidates = {order: s.text for order, s in sorted(screened.items()) if s.text is not None}
-            index.insert(candidates)
-            index.edges(candidates)
-        return screened, fingerprints
+        return ray.data.from_items(tasks, override_num_blocks=len(tasks)).map_batches(
+            fn, batch_size=1, batch_format="numpy", num_cpus=self.cfg.ray.cpus_per_task,
+            fn_kwargs={"cfg": self.cfg, "repo": str(self.repo)} | kwargs)
 
-    def decide(self, order: int, sample: Sample, screened: Screened) -> Sample | Rejected:
-        """The order-dependent steps for one screened record, in the single-process order."""
-        if screened.rejected is not None:
-            return screened.rejected
-        if screened.conversations is not None:
-            sample.conversations = screened.conversations
-        infos = [info for _, info in screened.images]
-        if sample.split == "train":
-            rejection = self.screen_training_sample(order, sample, screened, infos)
-            if rejection is not None:
-                return rejection
-        self.result.deid_counts.update(screened.replaced)
-        sample.meta["image_sizes"] = [[i.width, i.height] for i in infos]
-        sample.meta["phashes"] = [f"{i.phash:016x}" for i in infos]
-        sample.meta["_features"] = [thumbnail_features(i) for i in infos]
-        sample.images = [key for key, _ in screened.images]
-        return sample
+    def benchmark_index(self, benches: list) -> BenchmarkIndex:
+        import pickle
 
-    def screen_training_sample(self, order: int, sample: Sample, screened: Screened,
-                               infos: list[ImageInfo]) -> Rejected | None:
-        overlaps = self.benchmarks.overlaps(screened.overlap, [i.phash for i in infos])
-        for benchmark, kind in sorted({(o.benchmark, coarse(o.kind)) for o in overlaps}):
-            self.result.overlaps[(benchmark, kind)] += 1
-        if overlaps:
-            first = overlaps[0]
-            more = f" (+{len(overlaps) - 1} more)" if len(overlaps) > 1 else ""
-            detail = f"{coarse(first.kind)} overlaps {first.item}{more}"
-            if self.cfg.decontaminate == "drop":
-                return Rejected.of(sample, "benchmark_overlap", detail, "decontaminate")
-            sample.meta["benchmark_overlap"] = sorted({o.benchmark for o in overlaps})
-        captions = sample.task == "caption"
-        for info in infos:
-            owner = self.phashes.claim("captions" if captions else sample.source, info.phash, info.sha256, sample.id,
-                                       same_file_is_duplicate=captions)
-            if owner is not None:
-                return Rejected.of(sample, "duplicate_image", f"same pHash as an image of {owner}", "image_dedup")
-        if screened.text is not None:
-            match = self.texts.duplicate_of(screened.text)
-            if match is not None:
-                earlier, similarity = match
-                detail = f"similarity {similarity:.2f} to {self.records[earlier].id}"
-                return Rejected.of(sample, "near_duplicate_text", detail, "text_dedup")
-            self.texts.keep(order, screened.text)
-        return None
+        shards = self.cfg.ray.shards_per_source
+        rows = self._read(fingerprint_benchmark_shard, _tasks(shards), benches=benches).take_all() if benches else []
+        items = [pickle.loads(r["payload"]) for r in sorted(rows, key=lambda r: r["position"])]
+        return BenchmarkIndex.build(items, self.cfg.decontam_threshold, self.cfg.minhash_num_perm)
 
-    def label_modalities(self) -> None:
-        kept = [s for group in self.result.kept.values() for s in group]
-        labelled: dict[str, tuple[str, np.ndarray]] = {}  # one entry per distinct image, not per question
-        for s in kept:
-            if s.modality in MEDICAL_IMAGE_MODALITIES and s.modality_source == "metadata":
-                for key, features in zip(s.images, s.meta["_features"]):
-                    labelled.setdefault(key, (s.modality, features))
-        classifier = ModalityClassifier(self.cfg.modality)
-        features = np.stack([f for _, f in labelled.values()]) if labelled else np.zeros((0, 1))
-        self.result.metrics["modality_classifier"] = classifier.fit(features, [m for m, _ in labelled.values()])
-        todo = [s for s in kept if s.images and s.modality is None]
-        predictions = classifier.predict(np.stack([s.meta["_features"][0] for s in todo])) if todo else []
-        for sample, (label, confidence) in zip(todo, predictions):
-            sample.modality, sample.modality_source = label, "classifier"
-            sample.meta["modality_confidence"] = round(confidence, 4)
-        self.result.metrics["modality_classifier"]["labelled_by_classifier"] = len(predictions)
-        for sample in kept:
-            del sample.meta["_features"]
+    def screen(self, benchmarks: BenchmarkIndex):
+        tasks = _tasks(self.cfg.ray.shards_per_source, len(ordered_sources(self.cfg)))
+        return self._read(read_source_shard, tasks, index=Broadcast(benchmarks)).materialize()
 
-    def check_conservation(self) -> None:
-        kept = Counter(s.source for group in self.result.kept.values() for s in group)
-        rejected = Counter(r.source for r in self.result.rejected)
-        broken = {name: (n, kept[name], rejected[name]) for name, n in self.result.inputs.items()
-                  if n != kept[name] + rejected[name]}
+    def resolve(self, screened) -> dict:
+        bands = band_ranges(self.cfg.near_dup_threshold, self.cfg.minhash_num_perm)
+        found = (screened.map_batches(shuffle_keys, batch_format="pyarrow", fn_kwargs={"bands": bands})
+                 .groupby("key")
+                 .map_groups(resolve_group, batch_format="pyarrow",
+                             fn_kwargs={"threshold": self.cfg.near_dup_threshold})
+                 .take_all())
+        return decide(found)
+
+    def label(self, screened, lost: Broadcast, classifier: ModalityClassifier):
+        """Every row's outcome and file: plain tasks on CPUs; on GPUs an actor pool, each actor holding its device."""
+        from ray.data import ActorPoolStrategy
+
+        ray_cfg = self.cfg.ray
+        kwargs = {"lost": lost, "classifier": Broadcast(classifier), "rows_per_file": self.cfg.rows_per_file}
+        if not ray_cfg.classifier_num_gpus:
+            return screened.map_batches(finish_batch, batch_format="pyarrow", num_cpus=ray_cfg.cpus_per_task,
+                                        fn_kwargs=kwargs)
+        return screened.map_batches(Finisher, batch_format="pyarrow", num_gpus=ray_cfg.classifier_num_gpus,
+                                    compute=ActorPoolStrategy(size=ray_cfg.classifier_actors),
+                                    fn_constructor_kwargs=kwargs)
+
+    def finish(self, screened, lost: dict) -> tuple[Counts, dict[str, Any]]:
+        import pickle
+
+        lost = Broadcast(lost)
+        labelled = screened.map_batches(labelled_images, batch_format="pyarrow", fn_kwargs={"lost": lost}).take_all()
+        classifier = fit_classifier(self.cfg, labelled)
+        counts = Counts()
+        with replaced_folder(self.repo / self.cfg.output_dir) as out, \
+                replaced_folder(self.repo / self.cfg.rejected_dir) as rejected:
+            summaries = (self.label(screened, lost, classifier)
+                         .groupby("file")
+                         .map_groups(write_file, batch_format="pyarrow",
+                                     fn_kwargs={"dirs": {"curated": str(out), "rejected": str(rejected)}})
+                         .take_all())
+            for row in summaries:
+                counts.add(pickle.loads(row["summary"]))
+            if not any(f.startswith("rejected/") for f in counts.files):  # the table exists, empty
+                write_parquet(rejected / "part-000-00000.parquet", [], REJECTED_SCHEMA)
+            counts.inputs = self.inputs(counts.tallies)
+            self.check_conservation(counts)  # before the folders replace the previous run's
+        metrics = {"modality_classifier": classifier.metrics | {"labelled_by_classifier": counts.labelled_by_classifier}}
+        return counts, metrics
+
+    def inputs(self, tallies: dict) -> Counter:
+        """Records per source, from every read task's count (all of a source's shards must have reported, and
+        agree); an empty source still has its row, which the data checks fail."""
+        inputs = Counter()
+        for src in self.cfg.sources:
+            found = {shard: n for (name, shard), n in tallies.items() if name == src.name}
+            if set(found) != set(range(self.cfg.ray.shards_per_source)) or len(set(found.values())) != 1:
+                raise AssertionError(f"source {src.name!r}: read tasks reported {found} "
+                                     f"(expected one count from each of {self.cfg.ray.shards_per_source} shards)")
+            inputs[src.name] = next(iter(found.values()))
+        return inputs
+
+    @staticmethod
+    def check_conservation(counts: Counts) -> None:
+        broken = {name: (n, counts.kept[name], counts.rejected[name]) for name, n in counts.inputs.items()
+                  if n != counts.kept[name] + counts.rejected[name]}
         if broken:
             raise AssertionError(f"conservation violated (inputs, kept, rejected) per source: {broken}")
-
-
-def write_outputs(result: CurationResult, cfg: CurateConfig, repo: Path, store: ImageStore) -> None:
-    """The curated tables and the rejected table, each folder replaced as a whole (a group table of an
-    earlier run never survives beside the new ones); images nothing refers to leave the store."""
-    with replaced_folder(repo / cfg.output_dir) as out:
-        for group, samples in sorted(result.kept.items()):
-            write_parquet(out / f"{group}.parquet", [s.to_row() for s in samples], ARROW_SCHEMA)
-    with replaced_folder(repo / cfg.rejected_dir) as out:
-        write_parquet(out / "rejected.parquet", [r.to_row() for r in result.rejected], REJECTED_SCHEMA)
-    referenced = {key for samples in result.kept.values() for s in samples for key in s.images}
-    result.metrics["images_pruned"] = store.prune(referenced)
-    result.metrics["images_stored"] = len(referenced)

@@ -4,8 +4,8 @@ Image duplicates use the recipe's Hamming-0 rule, so a hash table lookup finds t
 (no all-pairs comparison); images are hashed as they stream past, so memory holds only the table.
 Text near-duplicates use datasketch's MinHash LSH over word unigrams+bigrams; candidates are confirmed
 with the estimated Jaccard similarity before a sample is dropped. A text's `TextSketch` (normalised form
-and MinHash) is all that matching needs, so worker processes compute sketches and the deciding process
-only looks them up; `KeptTexts` replays the curate stage's greedy rule from precomputed near-duplicate edges.
+and MinHash) is all that matching needs, so Ray tasks compute sketches once; the curate stage groups them
+by LSH band (`lingshu.data.resolve`), and `TextIndex` serves audits and benchmark matching.
 """
 
 from __future__ import annotations
@@ -115,43 +115,25 @@ class TextIndex(MinHasher):
         return len(self.exact)
 
 
+def folded(text: str) -> str:
+    """The text case- and whitespace-folded: what equality compares for texts without [a-z0-9] words."""
+    return " ".join(text.casefold().split())
+
+
 @dataclass
 class TextCandidate:
-    """A training text up for the near-duplicate check: only texts about the same images can be duplicates."""
+    """A training text up for the near-duplicate check: only texts about the same images can be duplicates.
+    A text without [a-z0-9] words (other scripts, punctuation) has no shingles, so no MinHash, and all such
+    texts normalise to ""; it is a duplicate only of an equal text (`exact`), not of any other word-less one."""
 
     signature: str  # the sha256s of the sample's images, comma-joined ("" for text-only samples)
     sketch: TextSketch
-    edges: list[tuple[int, float]] = field(default_factory=list)  # earlier near-duplicates: (order, similarity)
+    exact: str = ""  # without a MinHash: the folded text
 
-
-@dataclass
-class KeptTexts:
-    """The greedy near-duplicate rule of `TextIndex.match` + `add`, replayed in global order from edges.
-
-    A text is a duplicate when an earlier *kept* text with its signature is a near-duplicate (an edge), or
-    when the first kept text with the same normalised form has its signature (the exact rule, which is the
-    only one for texts without shingles: those all normalise to ""). The reported match is the most similar
-    one; ties go to the exact match, then to the earliest text (where TextIndex's order is a set's order).
-    """
-
-    kept: set[int] = field(default_factory=set)
-    first: dict[str, tuple[int, str]] = field(default_factory=dict)  # normalised text -> (order, signature)
-
-    def duplicate_of(self, candidate: TextCandidate) -> tuple[int, float] | None:
-        """(order, similarity) of the kept text this one duplicates, or None."""
-        matches = {order: similarity for order, similarity in candidate.edges if order in self.kept}
-        exact = self.first.get(candidate.sketch.normalised)
-        if exact is not None and exact[1] == candidate.signature:
-            matches[exact[0]] = 1.0
-        if not matches:
-            return None
-        exact_order = exact[0] if exact is not None else None
-        best = min(matches, key=lambda order: (-matches[order], order != exact_order, order))
-        return best, matches[best]
-
-    def keep(self, order: int, candidate: TextCandidate) -> None:
-        self.kept.add(order)
-        self.first.setdefault(candidate.sketch.normalised, (order, candidate.signature))
+    @classmethod
+    def of(cls, signature: str, text: str, hasher: MinHasher) -> "TextCandidate":
+        sketch = hasher.sketch(text)
+        return cls(signature, sketch, folded(text) if sketch.minhash is None else "")
 
 
 def exact_groups(hashes: Iterable[tuple[str, int]]) -> list[frozenset[str]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import pyarrow as pa
@@ -109,6 +110,16 @@ class Sample:
         }
 
 
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "Sample":
+        """A curated table's row as a sample (its images are store keys)."""
+        provenance = row.get("provenance") or {}
+        fields = {k: row[k] for k in ("id", "source", "group", "task", "conversations", "images", "modality",
+                                      "modality_source", "body_part", "licence", "split")}
+        return cls(**fields, provenance_file=provenance.get("file") or "", provenance_record=provenance.get("record") or "",
+                   meta=json.loads(row["meta"]) if row.get("meta") else {})
+
+
 class BadRecord(Exception):
     """A record or image that must be quarantined; `reason` is a short machine-readable code."""
 
@@ -139,6 +150,12 @@ class Rejected:
             "step": self.step,
             "provenance": {"file": self.provenance_file, "record": self.provenance_record},
         }
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "Rejected":
+        provenance = row.get("provenance") or {}
+        return cls(row["id"], row["source"], row["reason"], row["detail"], provenance.get("file") or "",
+                   provenance.get("record") or "", row["step"])
 
     @classmethod
     def of(cls, sample: Sample, reason: str, detail: str, step: str) -> "Rejected":
@@ -173,6 +190,31 @@ REJECTED_SCHEMA = pa.schema(
         ("provenance", PROVENANCE),
     ]
 )
+
+
+def table_files(folder: str | Path) -> dict[str, list[Path]]:
+    """The Parquet files of each table in a folder, in reading order: `<table>.parquet` (one file) and
+    `<table>/*.parquet` (shards, by name). Curated groups are shards; older runs and other tools write single
+    files; both read the same."""
+    folder = Path(folder)
+    tables: dict[str, list[Path]] = {}
+    if not folder.is_dir():
+        return tables
+    for path in sorted(folder.glob("*.parquet")):
+        tables.setdefault(path.stem, []).append(path)
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        shards = sorted(sub.glob("*.parquet"))
+        if shards:
+            tables.setdefault(sub.name, []).extend(shards)
+    return tables
+
+
+def read_table(paths: list[Path]) -> pa.Table:
+    """One table from its files (`table_files`), in order; the schema of the first."""
+    import pyarrow.parquet as pq
+
+    tables = [pq.read_table(p) for p in paths]
+    return pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
 
 
 def check_sample(sample: Sample) -> None:

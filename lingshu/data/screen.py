@@ -2,10 +2,9 @@
 
 De-identification, the caption length filter, image inspection (decode, pHash, sha256, store put — the
 expensive part) and the text sketches used by decontamination and near-duplicate detection. Because it
-needs nothing from other records, it runs in worker processes on shards of the record stream
-(`lingshu.data.workers`); a `Screened` result is small and goes back to the process that makes the
-order-dependent decisions (`lingshu.data.curate`). The image store is content-addressed and its writes are
-atomic, so workers putting the same image at once is safe.
+needs nothing from other records, it runs in Ray tasks on shards of the sources (`lingshu.data.reading`);
+what it finds travels with the record to the order-dependent decisions (`lingshu.data.resolve`). The image
+store is content-addressed and its writes are atomic, so tasks putting the same image at once is safe.
 """
 
 from __future__ import annotations
@@ -124,5 +123,5 @@ class Screener:
             if sample.task != "caption":
                 text = overlap + "\n" + view.text_of("assistant")
                 signature = ",".join(info.sha256 for _, info in screened.images)
-                screened.text = TextCandidate(signature, self.hasher.sketch(text))
+                screened.text = TextCandidate.of(signature, text, self.hasher)
         return screened

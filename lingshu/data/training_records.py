@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from lingshu.data.schema import BadRecord, ImageSource, Sample
+from lingshu.data.schema import BadRecord, ImageSource, Sample, table_files
 from lingshu.data.sources.common import rel
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}  # DICOM: --format dicom_dir
@@ -60,7 +60,8 @@ class TrainingData:
         self.skipped[why] = self.skipped.get(why, 0) + 1
 
     def _curated(self, repo: Path) -> Iterator[TrainRecord]:
-        for path in sorted(self.path.glob("*.parquet")) if self.path.is_dir() else [self.path]:
+        paths = [p for ps in table_files(self.path).values() for p in ps] if self.path.is_dir() else [self.path]
+        for path in paths:
             table = _open(path, self.split)
             if not CURATED_FIELDS <= set(table.columns()):
                 self._skip(f"{path.name}: not a table of samples (e.g. a rejected table)")
@@ -175,7 +176,7 @@ def recognise(path: Path) -> str:
         raise FileNotFoundError(f"--train {path} not found")
     if any((path / name).is_file() for name in ("dataset_dict.json", "state.json")) or any(path.glob("data/*.parquet")):
         return "table"
-    if any(path.glob("*.parquet")):
+    if table_files(path):
         return "curated"
     if (path / "metadata.jsonl").is_file() or any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.rglob("*")):
         return "images"

@@ -114,7 +114,10 @@ def corpus_texts(data_dirs: list[Path]) -> Iterable[str]:
     are left out so that not even the vocabulary is fitted to evaluation data)."""
     import pyarrow.parquet as pq
 
-    for table in sorted(t for d in data_dirs for t in d.glob("*.parquet") if t.name != "rejected.parquet"):
+    from lingshu.data.schema import table_files
+
+    tables = [p for d in data_dirs for name, paths in table_files(d).items() if name != "rejected" for p in paths]
+    for table in tables:
         for row in pq.read_table(table, columns=["split", "conversations"]).to_pylist():
             if row["split"] == "train":
                 for turn in row["conversations"]:

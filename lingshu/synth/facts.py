@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyarrow.parquet as pq
+from lingshu.data.schema import read_table, table_files
 
 DICOM_TAGS = ("StudyDescription", "SeriesDescription", "BodyPartExamined", "ViewPosition")
 
@@ -73,10 +73,10 @@ def gather_facts(input_dir: Path, groups: list[str], aliases: dict[str, dict[str
     aliases = aliases or {}
     by_image: dict[str, ImageFacts] = {}
     for group in groups:
-        path = input_dir / f"{group}.parquet"
-        if not path.exists():
-            raise FileNotFoundError(f"synthesize: curated table {path} does not exist (run the curate stage)")
-        for row in pq.read_table(path).to_pylist():
+        paths = table_files(input_dir).get(group)
+        if not paths:
+            raise FileNotFoundError(f"synthesize: curated table {input_dir / group} does not exist (run the curate stage)")
+        for row in read_table(paths).to_pylist():
             if row["split"] != "train" or len(row["images"]) != 1:
                 continue
             key = row["images"][0]

@@ -13,8 +13,8 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.parquet as pq
 
+from lingshu.data.schema import read_table, table_files
 from lingshu.synth.ledger import Ledger
 from lingshu.synth.workspace import Workspace
 
@@ -72,8 +72,8 @@ def to_item(row: dict) -> McqItem:
 def read_mcq_rows(input_dir: Path, sources: list[str]) -> list[dict]:
     """Train-split MCQ rows of the given sources from every curated table, in id order."""
     rows = []
-    for table in sorted(input_dir.glob("*.parquet")):
-        rows += [r for r in pq.read_table(table).to_pylist()
+    for paths in table_files(input_dir).values():
+        rows += [r for r in read_table(paths).to_pylist()
                  if r["split"] == "train" and r["task"] == "mcq" and r["source"] in sources]
     return sorted(rows, key=lambda r: r["id"])
 

@@ -42,7 +42,7 @@ class HeldoutConfig:
 class CommonTrainConfig:
     """Settings shared by all training stages (data location, hardware, distribution)."""
 
-    data_dir: str = doc("data/curated", "Curated tables (one Parquet file per data group).")
+    data_dir: str = doc("data/curated", "Curated tables (a folder of Parquet shards per data group, or one file per group).")
     image_store: str = doc("data/images", "Content-addressed image store the tables point into.")
     synthetic_dir: str = doc("data/synthetic", "Synthetic tables (same groups, read alongside the curated ones) with "
                                                "their images in images/; empty: train on curated data only.")

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lingshu.data.schema import GROUPS
+from lingshu.data.schema import GROUPS, table_files
 
 ROWS_PER_READ = 1024  # rows turned into dicts at a time when iterating
 # Rows per Arrow record batch of the cached copies. datasets' default (1000) puts every column's few bytes
@@ -71,10 +71,7 @@ def group_tables(data_dirs: list[Path], group: str, cache_dir: Path) -> list[Tab
     """The tables holding `group`, in reading order (folders as given, shards by name)."""
     if group not in GROUPS:
         raise ValueError(f"unknown data group {group!r}; known: {', '.join(GROUPS)}")
-    paths = []
-    for folder in map(Path, data_dirs):
-        single = folder / f"{group}.parquet"
-        paths += ([single] if single.is_file() else []) + sorted((folder / group).glob("*.parquet"))
+    paths = [path for folder in data_dirs for path in table_files(folder).get(group, [])]
     if not paths:
         raise FileNotFoundError(f"data group {group!r} has no table in {[str(d) for d in data_dirs]} "
                                 "(did the curate / synthesize stage produce it?)")

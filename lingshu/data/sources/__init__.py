@@ -48,10 +48,15 @@ def check_options(src: SourceConfig) -> None:
         raise ValueError(f"source {src.name!r} (format {src.format}): unknown option(s) {unknown}; known: {known}")
 
 
-def load_source(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
-    """Records of one configured source; a missing path or an unknown option is a clear error naming the source."""
-    loader = get_loader(src.format)
+def check_source(src: SourceConfig, repo: Path) -> None:
+    """A missing path or an unknown option is a clear error naming the source."""
     check_options(src)
     if src.format != "hf_dataset" and not (repo / src.path).exists():
         raise FileNotFoundError(f"source {src.name!r}: path {src.path!r} does not exist (relative to {repo})")
+
+
+def load_source(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
+    """Records of one configured source (checked first: `check_source`)."""
+    loader = get_loader(src.format)
+    check_source(src, repo)
     yield from loader(src, repo)

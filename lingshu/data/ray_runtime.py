@@ -1,0 +1,84 @@
+"""Where curation runs: a Ray the stage starts on this machine, or the cluster `RAY_ADDRESS` names.
+
+The same code path serves a laptop and a cluster. With `RAY_ADDRESS` unset the stage starts a local Ray
+of its own (bound to 127.0.0.1, its dashboard off unless asked, its session files under `curate.ray.temp_folder`,
+never in the home folder) and stops it when it is done; with `RAY_ADDRESS` set it joins that cluster and
+leaves it running. A Ray that is already initialised in this process (a test's cluster) is used as it is.
+Ray Data's sort-based shuffle is chosen because its hash shuffle starts actor pools, which on a small
+machine costs more than the whole group-by (seconds per shuffle on 2 cores).
+
+What every task reads (the benchmark index, the decisions, the classifier) travels as a `Broadcast`: put in
+the object store once and deserialised once per worker process, not once per task as a task's arguments are.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict
+from contextlib import contextmanager
+from typing import Any, Generic, Iterator, TypeVar
+
+from lingshu.config import RayConfig
+
+
+@contextmanager
+def ray_session(cfg: RayConfig) -> Iterator[None]:
+    """Ray initialised for the block (local, joined or already there), with Ray Data set up for curation."""
+    import ray
+
+    started = False
+    if not ray.is_initialized():
+        options = dict(include_dashboard=cfg.dashboard, log_to_driver=cfg.log_to_driver, configure_logging=False,
+                       logging_level=logging.WARNING)
+        if os.environ.get("RAY_ADDRESS"):
+            ray.init(**options)
+        else:  # no token: the local Ray listens on 127.0.0.1 only, and a token would be written to ~/.ray
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+            os.makedirs(cfg.temp_folder, exist_ok=True)
+            ray.init(address="local", num_cpus=cfg.num_cpus or None, _node_ip_address="127.0.0.1",
+                     _temp_dir=cfg.temp_folder, **options)
+        started = True
+    configure_data_context()
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def configure_data_context() -> None:
+    from ray.data import DataContext
+    from ray.data.context import ShuffleStrategy
+
+    ctx = DataContext.get_current()
+    ctx.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    ctx.verbose_stats_logs = False
+
+
+T = TypeVar("T")
+_FETCHED: OrderedDict[str, Any] = OrderedDict()  # this worker's broadcast values, by object id
+_KEEP = 4  # the values of one curation run at most; older ones are let go
+
+
+class Broadcast(Generic[T]):
+    """A value every task of a stage reads, put in Ray's object store by the driver. Ray Data deserialises a
+    UDF's arguments again in every task (the benchmark index, 11 MB pickled, took 0.3 s each time); `get`
+    deserialises it once per worker process and keeps it for the worker's next tasks."""
+
+    def __init__(self, value: T):
+        import ray
+
+        self.ref = ray.put(value)
+
+    def get(self) -> T:
+        import ray
+
+        key = self.ref.hex()
+        if key not in _FETCHED:
+            _FETCHED[key] = ray.get(self.ref)
+            while len(_FETCHED) > _KEEP:
+                _FETCHED.popitem(last=False)
+        return _FETCHED[key]
