@@ -25,6 +25,7 @@ import pytest
 import torch
 from PIL import Image
 
+from lingshu.data.schema import read_table, table_files
 from lingshu.model.factory import load_processor
 from lingshu.train.chat import image_folders, render
 from lingshu.train.config import CommonTrainConfig
@@ -74,8 +75,8 @@ def reference_rows(repo: Path, common: CommonTrainConfig, stage, processor) -> t
     for group, weight in sorted(stage.groups.items()):
         if weight == 0:
             continue
-        paths = [d / f"{group}.parquet" for d in common.table_dirs(repo) if (d / f"{group}.parquet").exists()]
-        rows = [r for p in paths for r in pq.read_table(p).to_pylist() if r["split"] == "train"
+        tables = [table_files(d)[group] for d in common.table_dirs(repo) if group in table_files(d)]
+        rows = [r for paths in tables for r in read_table(paths).to_pylist() if r["split"] == "train"
                 and (not stage.tasks or r["task"] in stage.tasks) and (not stage.require_images or r["images"])]
         whole, fraction = int(weight), weight - int(weight)
         chosen += rows * whole + rng.sample(rows, round(fraction * len(rows)))
@@ -203,7 +204,7 @@ def test_a_rewritten_table_invalidates_its_lengths_only(mini_repo, processor, tm
     cache, store = tmp_path / "cache", image_folders(COMMON, repo)
     _lengths(_tables(repo, cache), processor, store, cache)
     capfd.readouterr()
-    table = repo / "data/curated/general_text.parquet"
+    table = repo / "data/curated/general_text/part-000-00000.parquet"
     rows = pq.read_table(table)
     pq.write_table(rows.slice(0, 5), table)  # a new version of one table
     lengths = _lengths(_tables(repo, cache), processor, store, cache)
@@ -261,18 +262,20 @@ def test_of_processes_started_together_one_computes_the_lengths_and_all_get_them
 # --- tables -------------------------------------------------------------------------------------------
 
 def test_a_group_in_shards_reads_like_one_table(mini_repo, tmp_path):
-    table = pq.read_table(mini_repo / "data/curated/medical_multimodal.parquet")
+    table = pq.read_table(mini_repo / "data/curated/medical_multimodal/part-000-00000.parquet")
     (tmp_path / "sharded/medical_multimodal").mkdir(parents=True)
     for i, start in enumerate(range(0, table.num_rows, 12)):
         pq.write_table(table.slice(start, 12), tmp_path / f"sharded/medical_multimodal/part-{i:05d}.parquet")
-    one = list(group_rows([mini_repo / "data/curated"], "medical_multimodal", tmp_path / "c1", split="test"))
+    (tmp_path / "single").mkdir()
+    pq.write_table(table, tmp_path / "single/medical_multimodal.parquet")
+    one = list(group_rows([tmp_path / "single"], "medical_multimodal", tmp_path / "c1", split="test"))
     shards = list(group_rows([tmp_path / "sharded"], "medical_multimodal", tmp_path / "c2", split="test"))
     assert len(group_tables([tmp_path / "sharded"], "medical_multimodal", tmp_path / "c2")) == 4
     assert shards == one and len(one) == 10 and isinstance(one[0]["meta"], dict)
 
 
 def test_an_empty_table_and_a_missing_group(tmp_path, mini_repo):
-    empty = pq.read_table(mini_repo / "data/curated/general_text.parquet").slice(0, 0)
+    empty = pq.read_table(mini_repo / "data/curated/general_text/part-000-00000.parquet").slice(0, 0)
     (tmp_path / "t").mkdir()
     pq.write_table(empty, tmp_path / "t/general_text.parquet")
     assert list(group_rows([tmp_path / "t"], "general_text", tmp_path / "c")) == []
