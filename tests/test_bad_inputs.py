@@ -122,6 +122,8 @@ def test_each_bad_input_is_rejected_with_its_reason(curate_cfg, bad_folder, dico
     assert result.inputs == Counter({"bad": 11, "dcm": 2})
     table = read_table(sorted(Path(cfg.rejected_dir).glob("part-*.parquet"))).to_pylist()
     assert len(table) == 12 and all(row["reason"] and row["provenance"]["file"] for row in table)
+    corrupt = next(r for r in result.rejected if r.id == "bad:corrupt")
+    assert "cannot identify image file" in corrupt.detail and " at 0x" not in corrupt.detail  # the same every run
 
 
 def _dicom(path, rows=80, bits=16, photometric="MONOCHROME2", **tags):

@@ -1,6 +1,7 @@
-"""Curation on Ray: a planted corpus against its answer key, a real two-node cluster on 127.0.0.1 against a
-local run of the stage, and a Ray worker killed with SIGKILL mid-run (Ray retries its task; no record is
-lost or duplicated). One cluster for the module; the stage runs as a subprocess, as DVC runs it."""
+"""Curation on Ray: a planted corpus against its answer key; a real two-node cluster on 127.0.0.1 against a
+local run of the stage, on the reduced embedded default and on a generated scale corpus (both runs also
+against its answer key); a Ray worker killed with SIGKILL mid-run (Ray retries its task; no record is lost
+or duplicated). One cluster for the module; the stage runs as a subprocess, as DVC runs it."""
 
 from __future__ import annotations
 
@@ -37,20 +38,25 @@ def _reduced_cfg(out: Path):
                    **_outputs(out))
 
 
-def _stage(out: Path, env_extra: dict[str, str]) -> dict:
-    """Run `python stages/curate.py` on the reduced default, outputs under `out`; returns its metrics."""
+def _run_stage(params: dict, out: Path, env_extra: dict[str, str]) -> dict:
+    """Run `python stages/curate.py` with `params`, its outputs moved under `out`; returns its metrics."""
     out.mkdir(parents=True, exist_ok=True)
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    curate = params["curate"]
-    curate |= {"sources": [s for s in curate["sources"] if s["name"] in KEEP], "benchmarks": ["vqa_rad"]}
-    curate |= _outputs(out)
+    params["curate"] |= _outputs(out)
     (out / "params.yaml").write_text(yaml.safe_dump(params))
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {
         "PYTHONPATH": str(REPO), "MLFLOW_TRACKING_URI": f"sqlite:///{out / 'mlflow.db'}"} | env_extra
     done = subprocess.run([sys.executable, "stages/curate.py", "--params", str(out / "params.yaml")], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    metrics = json.loads((out / "curate.json").read_text())
+    return json.loads((out / "curate.json").read_text())
+
+
+def _stage(out: Path, env_extra: dict[str, str]) -> dict:
+    """The stage on the reduced default, outputs under `out`; returns its metrics."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    curate = params["curate"]
+    curate |= {"sources": [s for s in curate["sources"] if s["name"] in KEEP], "benchmarks": ["vqa_rad"]}
+    metrics = _run_stage(params, out, env_extra)
     assert set(metrics["per_source"]) == KEEP
     return metrics
 
@@ -126,6 +132,22 @@ def test_a_two_node_cluster_curates_exactly_what_a_local_run_does(cluster, local
     assert _tables(tmp_path) == _tables(local_out)
     assert metrics["conservation_ok"] and metrics["rejected_by_reason"]["duplicate_image"] > 0
     assert sorted(p.name for p in (tmp_path / "curated").iterdir()) == sorted(metrics["kept_by_group"])
+
+
+@pytest.mark.slow
+def test_a_two_node_cluster_curates_a_scale_corpus_as_its_answer_key_and_a_local_run_say(cluster, tmp_path):
+    from lingshu.data.scale_corpus import check_answer_key, generate
+
+    corpus = tmp_path / "corpus"
+    generate(corpus, 400, 1, load_section("curate", REPO / "params.yaml"), ["vqa_rad", "medqa"], REPO)
+    runs = {}
+    for name, env in (("local", {}), ("cluster", {"RAY_ADDRESS": cluster.address, "RAY_AUTH_MODE": "disabled"})):
+        metrics = _run_stage(yaml.safe_load((corpus / "params.yaml").read_text()), tmp_path / name, env)
+        assert check_answer_key(tmp_path / name / "curated", tmp_path / name / "rejected",
+                                corpus / "answer_key.parquet") == [], name
+        runs[name] = metrics, _tables(tmp_path / name)
+    assert runs["cluster"] == runs["local"]
+    assert runs["local"][0]["inputs"] == 400 and runs["local"][0]["conservation_ok"]
 
 
 def _kill_once(marker: str, after: int):

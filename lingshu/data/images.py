@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -37,6 +38,11 @@ def phash_int(image: Image.Image) -> int:
     return int(str(imagehash.phash(image)), 16)
 
 
+def _without_addresses(message: str) -> str:
+    """PIL names the buffer it read as `<_io.BytesIO object at 0x...>`: a memory address in a rejection's
+    detail would make two runs' rejected tables differ."""
+    return re.sub(r"<([\w.]+) object at 0x[0-9a-f]+>", r"<\1>", message)
+
 def inspect_image(data: bytes, min_side: int, max_pixels: int, jpeg_draft: bool = True) -> tuple[ImageInfo, bytes]:
     """Validate encoded image bytes; return their fingerprint and the bytes to store (PNG if re-encoded)."""
     if not data:
@@ -57,7 +63,7 @@ def inspect_image(data: bytes, min_side: int, max_pixels: int, jpeg_draft: bool 
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise_bad("decompression_bomb", str(exc))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise_bad("unreadable_image", f"{type(exc).__name__}: {exc}")
+        raise_bad("unreadable_image", f"{type(exc).__name__}: {_without_addresses(str(exc))}")
     saturation = 0.0
     if image.mode not in ("L", "1", "I", "I;16", "F"):
         saturation = float(np.asarray(image.convert("RGB").convert("HSV"))[..., 1].mean() / 255.0)
