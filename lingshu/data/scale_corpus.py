@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lingshu.config import CurateConfig
+from lingshu.data.schema import table_files
 from lingshu.data.scale_records import ImageRecords, McqRecords, Shared
 from lingshu.io import atomic_write_json
 
@@ -197,8 +198,7 @@ def write_overlay(out: Path, cfg: CurateConfig, benchmarks: list[str], sources: 
 def _outcomes(curated_dir: Path, rejected_dir: Path) -> pa.Table:
     """(id, expected, reason) of every curated and rejected row, from `<group>.parquet` or `<group>/part-*.parquet`."""
     def read(folder: Path, columns: list[str]) -> list[pa.Table]:
-        return [pq.read_table(p, columns=columns) for p in sorted(Path(folder).rglob("*.parquet"))
-                if not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+        return [pq.read_table(p, columns=columns) for paths in table_files(folder).values() for p in paths]
 
     kept = [t.select(["id"]) for t in read(curated_dir, ["id"])]
     rejected = read(rejected_dir, ["id", "reason"])
