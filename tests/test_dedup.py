@@ -179,3 +179,34 @@ def test_texts_without_words_are_duplicates_only_of_equal_texts_about_the_same_i
     assert set(dropped) == {5, 6}
     assert dropped[5].detail == "similarity 1.00 to s:3" and dropped[6].detail == "similarity 1.00 to s:1"
     assert set(_greedy(texts, signatures, 0.85)) == {3, 5}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_image_claims_decided_per_group_match_the_single_pass(seed):
+    """Groups whose claimants all have one image decide alone (only losers reach the driver); a group with a
+    multi-image sample goes to the driver whole, since that sample stops claiming at its first duplicate, which
+    may be in another group. Together they drop exactly what one pass over the corpus drops."""
+    rng = random.Random(seed)
+    phashes, files = list(range(60)), {p: [f"{p}-a", f"{p}-b"] for p in range(60)}  # two files per pHash
+    claims = []  # per sample: [(phash, sha256)], in corpus order
+    for _ in range(120):
+        claims.append([(p, rng.choice(files[p])) for p in rng.sample(phashes, rng.choice([1] * 8 + [2, 3]))])
+    single_pass, index = set(), PHashIndex()
+    for order, images in enumerate(claims):
+        for phash, sha in images:
+            if index.claim("s", phash, sha, f"s:{order}", same_file_is_duplicate=False) is not None:
+                single_pass.add(order)
+                break
+    table = pa.Table.from_pylist([
+        {"order": order, "source": "s", "source_total": None, "alive": True,
+         "payload": pickle.dumps(Pending(Sample(f"s:{order}", "s", "medical_multimodal", "vqa", []), claims=images))}
+        for order, images in enumerate(claims)], schema=SCREENED)
+    by_key = {}
+    for row in shuffle_keys(table, band_ranges(0.85, 128)).to_pylist():
+        by_key.setdefault(row["key"], []).append(row)
+    found = [r for rows in by_key.values()
+             for r in resolve_group(pa.Table.from_pylist(rows, schema=KEYS), 0.85).to_pylist()]
+    kinds = {r["kind"] for r in found}
+    assert {"lost", "claim"} <= kinds  # both paths were taken
+    assert 10 < len(single_pass) < 110
+    assert set(decide(found)) == single_pass

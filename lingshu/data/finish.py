@@ -15,28 +15,81 @@ import pickle
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from lingshu.config import CurateConfig
 from lingshu.data.modality import ModalityClassifier
 from lingshu.data.ray_runtime import Broadcast
 from lingshu.data.reading import ORDER_BITS, Pending, rank_of
 from lingshu.data.resolve import Decision, apply_decision
-from lingshu.data.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Sample
-from lingshu.io import write_parquet
+from lingshu.data.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Rejected, Sample
+from lingshu.io import atomic_write_bytes
 
 MEDICAL_IMAGE_MODALITIES = {"x-ray", "ct", "mri", "ultrasound", "nuclear", "pet", "microscopy", "histopathology",
                             "oct", "dermoscopy", "endoscopy", "fundus", "photo"}
 FINAL = pa.schema([("file", pa.string()), ("order", pa.int64()), ("data", pa.binary())])
+LABELLED = pa.schema([("order", pa.int64()), ("position", pa.int64()), ("key", pa.string()), ("modality", pa.string()),
+                      ("features", pa.binary())])
 SUMMARY = pa.schema([("summary", pa.binary())])
+MAX_FIT_IMAGES = 5_000  # the modality classifier is fitted on at most this many distinct images (`FitSample`)
+WRITE_CHUNK = 1024  # records converted to Arrow at a time when a shard is written
 TALLY = "tally"  # the file key of the rows that carry a source's record count
 
 
-def labelled_images(batch: pa.Table, lost: Broadcast[dict[int, Decision]]) -> pa.Table:
-    """map_batches UDF: (order, position, store key, modality, features) of every image of a kept sample whose
-    modality comes from metadata: the classifier's training set (one entry per distinct image is chosen later)."""
+class FitSample:
+    """The classifier's training set, gathered on the driver from a stream of `labelled_images` batches: each
+    distinct image labelled by its first kept sample (least (order, position)), at most `size` images, those
+    whose store keys (sha256 hex) sort first. Memory is bounded by 2 x size whatever the corpus, and the
+    choice depends neither on the order the batches arrive in nor on how many tasks made them."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.first: dict[str, tuple[int, int, str, bytes]] = {}  # key -> (order, position, modality, features)
+        self.cutoff: str | None = None  # keys from this one up are out of the sample for good
+
+    def add(self, batch: pa.Table) -> None:
+        for order, position, key, modality, features in zip(*(batch[c].to_pylist() for c in LABELLED.names)):
+            if self.cutoff is not None and key >= self.cutoff:
+                continue
+            seen = self.first.get(key)
+            if seen is None or (order, position) < seen[:2]:
+                self.first[key] = (order, position, modality, features)
+        if len(self.first) > 2 * self.size:
+            self.trim()
+
+    def trim(self) -> None:
+        keys = sorted(self.first)
+        if len(keys) > self.size:
+            self.cutoff = keys[self.size]
+            for key in keys[self.size:]:
+                del self.first[key]
+
+    def table(self) -> pa.Table:
+        """The sample as `LABELLED` rows."""
+        self.trim()
+        return pa.Table.from_pylist([dict(zip(LABELLED.names, (order, position, key, modality, features)))
+                                     for key, (order, position, modality, features) in self.first.items()],
+                                    schema=LABELLED)
+
+    def features_and_labels(self) -> tuple[np.ndarray, list[str]]:
+        """The sample in (order, position) order: the order a single pass over the corpus meets the images."""
+        self.trim()
+        chosen = sorted(self.first.values())
+        if not chosen:
+            return np.zeros((0, 1)), []
+        return np.stack([np.frombuffer(f, dtype=np.float32) for *_, f in chosen]), [m for _, _, m, _ in chosen]
+
+
+def labelled_images(batch: pa.Table, lost: Broadcast[dict[int, Decision]], size: int) -> pa.Table:
+    """map_batches UDF: (order, position, store key, modality, features) of the images of kept samples whose
+    modality comes from metadata: the classifier's training set, already narrowed to this batch's `FitSample`
+    (an image in the corpus-wide sample is in the sample of every batch that holds it, with its first row),
+    so the driver receives at most `size` rows per batch."""
     rows, lost = [], lost.get()
     for order, payload, alive in zip(batch["order"].to_pylist(), batch["payload"].to_pylist(),
                                      batch["alive"].to_pylist()):
@@ -48,20 +101,18 @@ def labelled_images(batch: pa.Table, lost: Broadcast[dict[int, Decision]]) -> pa
             for position, (key, features) in enumerate(zip(sample.images, pending.features)):
                 rows.append({"order": order, "position": position, "key": key, "modality": sample.modality,
                              "features": features.astype(np.float32).tobytes()})
-    schema = pa.schema([("order", pa.int64()), ("position", pa.int64()), ("key", pa.string()),
-                        ("modality", pa.string()), ("features", pa.binary())])
-    return pa.Table.from_pylist(rows, schema=schema)
+    narrowed = FitSample(size)
+    narrowed.add(pa.Table.from_pylist(rows, schema=LABELLED))
+    return narrowed.table()
 
 
-def fit_classifier(cfg: CurateConfig, labelled: list[dict]) -> ModalityClassifier:
-    """The classifier fitted on the distinct labelled images, each labelled by its first kept sample."""
-    first: dict[str, tuple[str, bytes]] = {}
-    for row in sorted(labelled, key=lambda r: (r["order"], r["position"])):
-        first.setdefault(row["key"], (row["modality"], row["features"]))
+def fit_classifier(cfg: CurateConfig, labelled: Iterable[pa.Table]) -> ModalityClassifier:
+    """The classifier fitted on a sample of the distinct labelled images (`FitSample`)."""
+    sample = FitSample(MAX_FIT_IMAGES)
+    for batch in labelled:
+        sample.add(batch)
     classifier = ModalityClassifier(cfg.modality)
-    features = (np.stack([np.frombuffer(f, dtype=np.float32) for _, f in first.values()]) if first
-                else np.zeros((0, 1)))
-    classifier.fit(features, [m for m, _ in first.values()])
+    classifier.fit(*sample.features_and_labels())
     return classifier
 
 
@@ -144,37 +195,46 @@ class Counts:
                 setattr(self, name, mine + value)
 
 
+def count_record(counts: Counts, final: tuple) -> Sample | Rejected:
+    """Add a final record (as `finish_batch` pickled it) to the counts; returns the record."""
+    record, replaced, overlaps, labelled = final
+    counts.overlaps.update(overlaps)
+    if isinstance(record, Sample):
+        counts.kept[record.source] += 1
+        counts.kept_train[record.source] += record.split == "train"
+        counts.kept_by_group[record.group] += 1
+        if record.split == "train":
+            counts.distribution[(record.group, record.modality or "unknown")] += 1
+        counts.deid.update(replaced)
+        counts.labelled_by_classifier += labelled
+        counts.images.update(record.images)
+    else:
+        counts.rejected[record.source] += 1
+        counts.rejected_by_reason[record.reason] += 1
+        if record.reason == "benchmark_overlap":
+            counts.dropped_by_first_benchmark[record.detail.split(" overlaps ", 1)[1].split(":", 1)[0]] += 1
+    return record
+
+
 def write_file(group: pa.Table, dirs: dict[str, str]) -> pa.Table:
-    """map_groups UDF: write one shard (its rows in order) and return its counts."""
+    """map_groups UDF: write one shard (its rows in order) and return its counts. Records are unpickled and
+    converted to Arrow `WRITE_CHUNK` at a time, so a shard's Python objects never exist all at once."""
     counts = Counts()
     file = group["file"][0].as_py()
-    entries = sorted(zip(group["order"].to_pylist(), group["data"].to_pylist()))
+    in_order = pc.sort_indices(group["order"])  # positions, not a sorted copy of the shard's data
     if file == TALLY:
-        for _, data in entries:
+        for data in group["data"].take(in_order).to_pylist():
             source, shard, total = pickle.loads(data)
             counts.tallies[(source, shard)] = total
         return pa.Table.from_pylist([{"summary": pickle.dumps(counts)}], schema=SUMMARY)
-    records = []
-    for _, data in entries:
-        record, replaced, overlaps, labelled = pickle.loads(data)
-        counts.overlaps.update(overlaps)
-        records.append(record)
-        if isinstance(record, Sample):
-            counts.kept[record.source] += 1
-            counts.kept_train[record.source] += record.split == "train"
-            counts.kept_by_group[record.group] += 1
-            if record.split == "train":
-                counts.distribution[(record.group, record.modality or "unknown")] += 1
-            counts.deid.update(replaced)
-            counts.labelled_by_classifier += labelled
-            counts.images.update(record.images)
-        else:
-            counts.rejected[record.source] += 1
-            counts.rejected_by_reason[record.reason] += 1
-            if record.reason == "benchmark_overlap":
-                counts.dropped_by_first_benchmark[record.detail.split(" overlaps ", 1)[1].split(":", 1)[0]] += 1
     kind, name = file.split("/", 1)
     schema = ARROW_SCHEMA if kind == "curated" else REJECTED_SCHEMA
-    write_parquet(Path(dirs[kind]) / name, [r.to_row() for r in records], schema)
+    chunks = [pa.Table.from_pylist([count_record(counts, pickle.loads(data)).to_row() for data in
+                                    group["data"].take(in_order[start:start + WRITE_CHUNK]).to_pylist()], schema=schema)
+              for start in range(0, group.num_rows, WRITE_CHUNK)]
+    buffer = pa.BufferOutputStream()
+    table = pa.concat_tables(chunks).combine_chunks() if chunks else schema.empty_table()  # one chunk: the bytes
+    pq.write_table(table, buffer)                                                          # of one write
+    atomic_write_bytes(Path(dirs[kind]) / name, memoryview(buffer.getvalue()))
     counts.files.append(file)
     return pa.Table.from_pylist([{"summary": pickle.dumps(counts)}], schema=SUMMARY)

@@ -53,10 +53,17 @@ def configure_data_context() -> None:
 
     ctx = DataContext.get_current()
     ctx.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
+    ctx.target_max_block_size = BLOCK_BYTES
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     ctx.verbose_stats_logs = False
 
+
+# Ray Data's blocks: a task buffers its output up to this size, so a worker's memory is bounded by a few
+# blocks whatever the corpus (Ray's default, 128 MiB, let a labelling task hold 0.8 GB). A sort-based
+# group-by splits every input block into one piece per output block, and pieces under 100 KB are returned
+# inline to the driver's memory: blocks much smaller than this multiply those pieces.
+BLOCK_BYTES = 16 * 1024**2
 
 T = TypeVar("T")
 _FETCHED: OrderedDict[str, Any] = OrderedDict()  # this worker's broadcast values, by object id

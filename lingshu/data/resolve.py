@@ -3,10 +3,12 @@
 Both are found with one group-by over keys every kept candidate emits, so that only records that share a
 key ever meet:
 - `p|scope|pHash` per image of a training sample. A group of one decides nothing (its image is the first
-  with that pHash, and nobody else asks); groups of two or more come back to the driver, which replays
-  `PHashIndex.claim` over them in (source priority, record) order — the single-pass rule exactly,
-  including that instruction data may ask several questions about the very same file and that a sample
-  stops claiming at its first duplicate image.
+  with that pHash, and nobody else asks). A group of two or more replays `PHashIndex.claim` over its
+  claims in (source priority, record) order — the single-pass rule exactly, including that instruction
+  data may ask several questions about the very same file. When every claimant has one image, the group
+  decides alone and only its losers come back to the driver; a group with a multi-image sample comes back
+  whole, because a sample stops claiming at its first duplicate image, which may be in another group: the
+  driver replays those groups together.
 - `t|signature|band|hash` per LSH band of a training text's MinHash (the bands of datasketch's MinHashLSH
   for the threshold, so the candidates are the ones its index would return), and `e|signature|digest` for
   texts without any [a-z0-9] word (other scripts, punctuation: no shingles, no MinHash), which are
@@ -57,7 +59,8 @@ def shuffle_keys(batch: pa.Table, bands: list[tuple[int, int]]) -> pa.Table:
         same_file = pending.record.task == "caption"
         for position, (phash, sha256) in enumerate(pending.claims):
             rows.append({"key": f"p|{pending.scope}|{phash:016x}", "order": order,
-                         "data": pickle.dumps((order, position, pending.scope, phash, sha256, sample.id, same_file))})
+                         "data": pickle.dumps((order, position, pending.scope, phash, sha256, sample.id, same_file,
+                                               len(pending.claims)))})
         if pending.text is None:
             continue
         minhash, signature = pending.text.sketch.minhash, pending.text.signature
@@ -80,7 +83,10 @@ def resolve_group(group: pa.Table, threshold: float) -> pa.Table:
     entries = [pickle.loads(d) for d in group["data"].to_pylist()]
     rows = []
     if len(entries) > 1 and key.startswith("p|"):
-        rows = [{"kind": "claim", "data": pickle.dumps(e)} for e in entries]
+        if all(entry[-1] == 1 for entry in entries):  # single-image samples only: the group decides alone
+            rows = [{"kind": "lost", "data": pickle.dumps(item)} for item in image_duplicates(entries).items()]
+        else:
+            rows = [{"kind": "claim", "data": pickle.dumps(e)} for e in entries]
     elif len(entries) > 1:
         for (a, id_a, h_a), (b, id_b, h_b) in combinations(sorted(entries, key=lambda e: e[0]), 2):
             if a == b:
@@ -101,7 +107,7 @@ class Decision:
 def image_duplicates(claims: list[tuple]) -> dict[int, Decision]:
     """Replay the pHash claims of the shared groups in (order, image) order: the records that lose."""
     index, lost = PHashIndex(), {}
-    for order, _, scope, phash, sha256, sample_id, same_file in sorted(claims, key=lambda c: (c[0], c[1])):
+    for order, _, scope, phash, sha256, sample_id, same_file, _ in sorted(claims, key=lambda c: (c[0], c[1])):
         if order in lost:  # a sample stops claiming at its first duplicate image
             continue
         owner = index.claim(scope, phash, sha256, sample_id, same_file_is_duplicate=same_file)
@@ -159,7 +165,7 @@ def decide(found: list[dict]) -> dict[int, Decision]:
     """The losers of both steps, from the group-by's output: images first, then texts among the survivors."""
     claims = [pickle.loads(r["data"]) for r in found if r["kind"] == "claim"]
     edges = [pickle.loads(r["data"]) for r in found if r["kind"] == "edge"]
-    lost = image_duplicates(claims)
+    lost = dict(pickle.loads(r["data"]) for r in found if r["kind"] == "lost") | image_duplicates(claims)
     return lost | text_duplicates(edges, set(lost))
 
 
