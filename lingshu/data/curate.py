@@ -24,7 +24,7 @@ from typing import Any
 
 from lingshu.config import CurateConfig, problems_of
 from lingshu.data.decontam import BenchmarkIndex, select_benchmarks
-from lingshu.data.finish import MAX_FIT_IMAGES, Counts, Finisher, finish_batch, fit_classifier, labelled_images, write_file
+from lingshu.data.finish import Counts, Finisher, finish_batch, fit_classifier, labelled_images, write_file
 from lingshu.data.modality import ModalityClassifier
 from lingshu.data.ray_runtime import Broadcast, ray_session
 from lingshu.data.reading import fingerprint_benchmark_shard, ordered_sources, read_source_shard
@@ -140,8 +140,7 @@ class Curator:
         import pickle
 
         lost = Broadcast(lost)
-        labelled = screened.map_batches(labelled_images, batch_format="pyarrow",
-                                        fn_kwargs={"lost": lost, "size": MAX_FIT_IMAGES})
+        labelled = screened.map_batches(labelled_images, batch_format="pyarrow", fn_kwargs={"lost": lost})
         classifier = fit_classifier(self.cfg, labelled.iter_batches(batch_format="pyarrow", batch_size=1024,
                                                                     prefetch_batches=0))
         counts = Counts()

@@ -52,15 +52,19 @@ class FitSample:
         self.first: dict[str, tuple[int, int, str, bytes]] = {}  # key -> (order, position, modality, features)
         self.cutoff: str | None = None  # keys from this one up are out of the sample for good
 
+    def offer(self, order: int, position: int, key: str, modality: str, features: bytes) -> None:
+        """One labelled image of a kept sample (a `LABELLED` row)."""
+        if self.cutoff is not None and key >= self.cutoff:
+            return
+        seen = self.first.get(key)
+        if seen is None or (order, position) < seen[:2]:
+            self.first[key] = (order, position, modality, features)
+            if len(self.first) > 2 * self.size:
+                self.trim()
+
     def add(self, batch: pa.Table) -> None:
-        for order, position, key, modality, features in zip(*(batch[c].to_pylist() for c in LABELLED.names)):
-            if self.cutoff is not None and key >= self.cutoff:
-                continue
-            seen = self.first.get(key)
-            if seen is None or (order, position) < seen[:2]:
-                self.first[key] = (order, position, modality, features)
-        if len(self.first) > 2 * self.size:
-            self.trim()
+        for row in zip(*(batch[c].to_pylist() for c in LABELLED.names)):
+            self.offer(*row)
 
     def trim(self) -> None:
         keys = sorted(self.first)
@@ -85,12 +89,12 @@ class FitSample:
         return np.stack([np.frombuffer(f, dtype=np.float32) for *_, f in chosen]), [m for _, _, m, _ in chosen]
 
 
-def labelled_images(batch: pa.Table, lost: Broadcast[dict[int, Decision]], size: int) -> pa.Table:
+def labelled_images(batch: pa.Table, lost: Broadcast[dict[int, Decision]]) -> pa.Table:
     """map_batches UDF: (order, position, store key, modality, features) of the images of kept samples whose
     modality comes from metadata: the classifier's training set, already narrowed to this batch's `FitSample`
     (an image in the corpus-wide sample is in the sample of every batch that holds it, with its first row),
-    so the driver receives at most `size` rows per batch."""
-    rows, lost = [], lost.get()
+    so the driver receives at most `MAX_FIT_IMAGES` rows per batch."""
+    narrowed, lost = FitSample(MAX_FIT_IMAGES), lost.get()
     for order, payload, alive in zip(batch["order"].to_pylist(), batch["payload"].to_pylist(),
                                      batch["alive"].to_pylist()):
         if not alive or order in lost:
@@ -99,10 +103,7 @@ def labelled_images(batch: pa.Table, lost: Broadcast[dict[int, Decision]], size:
         sample = pending.record
         if sample.modality in MEDICAL_IMAGE_MODALITIES and sample.modality_source == "metadata":
             for position, (key, features) in enumerate(zip(sample.images, pending.features)):
-                rows.append({"order": order, "position": position, "key": key, "modality": sample.modality,
-                             "features": features.astype(np.float32).tobytes()})
-    narrowed = FitSample(size)
-    narrowed.add(pa.Table.from_pylist(rows, schema=LABELLED))
+                narrowed.offer(order, position, key, sample.modality, features.astype(np.float32).tobytes())
     return narrowed.table()
 
 

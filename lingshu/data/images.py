@@ -43,6 +43,7 @@ def _without_addresses(message: str) -> str:
     detail would make two runs' rejected tables differ."""
     return re.sub(r"<([\w.]+) object at 0x[0-9a-f]+>", r"<\1>", message)
 
+
 def inspect_image(data: bytes, min_side: int, max_pixels: int, jpeg_draft: bool = True) -> tuple[ImageInfo, bytes]:
     """Validate encoded image bytes; return their fingerprint and the bytes to store (PNG if re-encoded)."""
     if not data:
