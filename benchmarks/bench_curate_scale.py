@@ -145,8 +145,9 @@ def curate(folder: Path, cpus: int, scratch: Path) -> dict:
         raise SystemExit(f"curate failed on {folder} with {cpus} CPU(s); its log: {log}\n{log.read_text()[-3000:]}")
     check = subprocess.run([sys.executable, "-m", "lingshu.cli", "scale-corpus", "--check", str(folder)], cwd=REPO,
                            capture_output=True, text=True)
+    said = [line for line in log.read_text().splitlines() if line.startswith("curate: ") and "blocks screened" in line]
     return {"records": records, "cpus": cpus, "seconds": round(seconds, 1), "records_per_s": round(records / seconds, 1),
-            "memory": watcher.summary(), "answer_key_matched": check.returncode == 0,
+            "shuffle": said[-1].removeprefix("curate: ") if said else None, "memory": watcher.summary(), "answer_key_matched": check.returncode == 0,
             "answer_key": check.stdout.strip().splitlines()[-1] if check.stdout.strip() else check.stderr[-500:]}
 
 
@@ -177,7 +178,7 @@ def main() -> int:
             runs.append(curate(folder, n_cpus, Path(scratch)))
             run = runs[-1]
             print(f"{run['records']:>8} records, {n_cpus} CPU(s): {run['seconds']:.0f} s, {run['records_per_s']:.0f} "
-                  f"records/s; answer key: {run['answer_key']}", flush=True)
+                  f"records/s; answer key: {run['answer_key']}; {run['shuffle']}", flush=True)
             for kind, peak in sorted(run["memory"].items()):
                 print(f"    {kind:<12} x{peak['processes']:<3} peak RSS {peak['peak_rss_mb']:7.1f} MB, "
                       f"peak private {peak['peak_private_mb']:7.1f} MB ({peak['peak_during'][:60]})", flush=True)

@@ -26,7 +26,7 @@ from lingshu.config import CurateConfig, problems_of
 from lingshu.data.decontam import BenchmarkIndex, select_benchmarks
 from lingshu.data.finish import Counts, Finisher, finish_batch, fit_classifier, labelled_images, write_file
 from lingshu.data.modality import ModalityClassifier
-from lingshu.data.ray_runtime import Broadcast, ray_session
+from lingshu.data.ray_runtime import Broadcast, choose_shuffle, ray_session
 from lingshu.data.reading import fingerprint_benchmark_shard, ordered_sources, read_source_shard
 from lingshu.data.resolve import band_ranges, decide, resolve_group, shuffle_keys
 from lingshu.data.schema import REJECTED_SCHEMA, Rejected, Sample, read_table, table_files
@@ -88,6 +88,8 @@ class Curator:
         with ray_session(self.cfg.ray):
             benchmarks = self.benchmark_index(benches)
             screened = self.screen(benchmarks)
+            print(f"curate: {screened.num_blocks()} blocks screened; group-by shuffle: {choose_shuffle(screened)}",
+                  flush=True)
             lost = self.resolve(screened)
             counts, metrics = self.finish(screened, lost)
         metrics["images_pruned"] = self.store.prune(counts.images)

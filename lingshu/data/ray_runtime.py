@@ -4,8 +4,11 @@ The same code path serves a laptop and a cluster. With `RAY_ADDRESS` unset the s
 of its own (bound to 127.0.0.1, its dashboard off unless asked, its session files under `curate.ray.temp_folder`,
 never in the home folder) and stops it when it is done; with `RAY_ADDRESS` set it joins that cluster and
 leaves it running. A Ray that is already initialised in this process (a test's cluster) is used as it is.
-Ray Data's sort-based shuffle is chosen because its hash shuffle starts actor pools, which on a small
-machine costs more than the whole group-by (seconds per shuffle on 2 cores).
+Its two group-bys shuffle with Ray Data's sort-based shuffle while the corpus is a few blocks, and with its
+hash shuffle beyond (`choose_shuffle`): the sort splits every block into one piece per block, and the driver
+keeps every piece's bookkeeping (and the pieces under 100 KB themselves), so its memory grows with the square
+of the block count; the hash shuffle's aggregators take the pieces instead, but start actor pools, which on
+a small corpus cost more than the whole group-by (benchmarks/README.md, "Curation at scale").
 
 What every task reads (the benchmark index, the decisions, the classifier) travels as a `Broadcast`: put in
 the object store once and deserialised once per worker process, not once per task as a task's arguments are.
@@ -52,7 +55,7 @@ def configure_data_context() -> None:
     from ray.data.context import ShuffleStrategy
 
     ctx = DataContext.get_current()
-    ctx.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
+    ctx.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED  # until `choose_shuffle` has seen the corpus
     ctx.target_max_block_size = BLOCK_BYTES
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
@@ -64,6 +67,22 @@ def configure_data_context() -> None:
 # group-by splits every input block into one piece per output block, and pieces under 100 KB are returned
 # inline to the driver's memory: blocks much smaller than this multiply those pieces.
 BLOCK_BYTES = 16 * 1024**2
+
+# Above this many blocks the group-bys use the hash shuffle. The sort-based shuffle makes blocks**2 pieces: on
+# 1M records (290 blocks) the driver peaked at 5.0 GB with it and at 0.5 GB with the hash shuffle; on 100k
+# records (32 blocks) at 0.4 GB with the sort (benchmarks/README.md, "Curation at scale").
+SORT_SHUFFLE_MAX_BLOCKS = 32
+
+
+def choose_shuffle(dataset) -> str:
+    """Set the shuffle of the group-bys that follow from `dataset` (materialized: its block count is known),
+    and return its name. The strategy decides how rows meet, never which rows share a group."""
+    from ray.data.context import ShuffleStrategy
+
+    few = dataset.num_blocks() <= SORT_SHUFFLE_MAX_BLOCKS
+    dataset.context.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED if few else ShuffleStrategy.HASH_SHUFFLE
+    return dataset.context.shuffle_strategy.value
+
 
 T = TypeVar("T")
 _FETCHED: OrderedDict[str, Any] = OrderedDict()  # this worker's broadcast values, by object id

@@ -1,0 +1,56 @@
+"""Curation's group-bys shuffle with Ray Data's sort while the corpus is a few blocks and with its hash shuffle
+beyond (`lingshu.data.ray_runtime.choose_shuffle`): the choice changes how rows meet, never what is kept.
+Both runs are on the session's local Ray, in this process."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from lingshu.data import ray_runtime
+from lingshu.data.curate import Curator
+from lingshu.data.schema import read_table, table_files
+
+# images, charts with duplicate images, DICOM captions and near-duplicate instructions: both group-bys have
+# groups of several rows
+KEEP = {"vqa_rad", "dicom", "general_charts", "general_instructions"}
+
+
+def test_the_shuffle_follows_the_block_count(ray_local, monkeypatch):
+    import ray.data
+
+    dataset = ray.data.range(40, override_num_blocks=4).materialize()
+    ray_runtime.configure_data_context()
+    assert ray_runtime.choose_shuffle(dataset) == "sort_shuffle_pull_based"
+    monkeypatch.setattr(ray_runtime, "SORT_SHUFFLE_MAX_BLOCKS", 3)
+    assert ray_runtime.choose_shuffle(dataset) == "hash_shuffle"
+    derived = dataset.map_batches(lambda batch: batch)  # the group-bys read the context of what they group
+    assert derived.context.shuffle_strategy.value == "hash_shuffle"
+
+
+def _curate(cfg, repo, out) -> tuple[dict, dict, dict]:
+    """Every table's rows in reading order, the files they are in, and the run's counts."""
+    cfg = replace(cfg, output_dir=str(out / "curated"), rejected_dir=str(out / "rejected"))
+    result = Curator(cfg, repo).run()
+    tables = {name: read_table(paths).to_pylist() for name, paths in table_files(out / "curated").items()}
+    tables["rejected"] = [row.to_row() for row in result.rejected]
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*.parquet"))
+    return tables, files, {"rejected": result.counts.rejected_by_reason, "inputs": result.inputs,
+                           "kept": result.counts.kept, "images": len(result.counts.images)}
+
+
+@pytest.mark.slow
+def test_hash_and_sort_shuffles_keep_and_reject_the_same_records(curate_cfg, repo, tmp_path, monkeypatch):
+    cfg = replace(curate_cfg, sources=[s for s in curate_cfg.sources if s.name in KEEP], benchmarks=["vqa_rad"])
+    chosen = []
+    monkeypatch.setattr("lingshu.data.curate.choose_shuffle",
+                        lambda dataset: chosen.append(ray_runtime.choose_shuffle(dataset)))
+    by_sort = _curate(cfg, repo, tmp_path / "sort")
+    monkeypatch.setattr(ray_runtime, "SORT_SHUFFLE_MAX_BLOCKS", 0)
+    by_hash = _curate(cfg, repo, tmp_path / "hash")
+    assert chosen == ["sort_shuffle_pull_based", "hash_shuffle"]
+    assert by_hash == by_sort
+    tables, _, counts = by_sort
+    assert counts["rejected"]["duplicate_image"] > 0 and counts["rejected"]["near_duplicate_text"] > 0
+    assert len(tables["rejected"]) == sum(counts["rejected"].values())
