@@ -1,6 +1,6 @@
 """Curation's group-bys shuffle with Ray Data's sort while the corpus is a few blocks and with its hash shuffle
 beyond (`lingshu.data.ray_runtime.choose_shuffle`): the choice changes how rows meet, never what is kept.
-Both runs are on the session's local Ray, in this process."""
+Both runs are in this process, on a local Ray as the stage starts it."""
 
 from __future__ import annotations
 
@@ -17,16 +17,17 @@ from lingshu.data.schema import read_table, table_files
 KEEP = {"vqa_rad", "dicom", "general_charts", "general_instructions"}
 
 
-def test_the_shuffle_follows_the_block_count(ray_local, monkeypatch):
+def test_the_shuffle_follows_the_block_count(curate_cfg, monkeypatch):
     import ray.data
 
-    dataset = ray.data.range(40, override_num_blocks=4).materialize()
-    ray_runtime.configure_data_context()
-    assert ray_runtime.choose_shuffle(dataset) == "sort_shuffle_pull_based"
-    monkeypatch.setattr(ray_runtime, "SORT_SHUFFLE_MAX_BLOCKS", 3)
-    assert ray_runtime.choose_shuffle(dataset) == "hash_shuffle"
-    derived = dataset.map_batches(lambda batch: batch)  # the group-bys read the context of what they group
-    assert derived.context.shuffle_strategy.value == "hash_shuffle"
+    # as curation runs: the session's Ray, or a local one on 127.0.0.1 when a test before has shut it down
+    with ray_runtime.ray_session(curate_cfg.ray):
+        dataset = ray.data.range(40, override_num_blocks=4).materialize()
+        assert ray_runtime.choose_shuffle(dataset) == "sort_shuffle_pull_based"
+        monkeypatch.setattr(ray_runtime, "SORT_SHUFFLE_MAX_BLOCKS", 3)
+        assert ray_runtime.choose_shuffle(dataset) == "hash_shuffle"
+        derived = dataset.map_batches(lambda batch: batch)  # the group-bys read the context of what they group
+        assert derived.context.shuffle_strategy.value == "hash_shuffle"
 
 
 def _curate(cfg, repo, out) -> tuple[dict, dict, dict]:
