@@ -145,9 +145,11 @@ def curate(folder: Path, cpus: int, scratch: Path) -> dict:
         raise SystemExit(f"curate failed on {folder} with {cpus} CPU(s); its log: {log}\n{log.read_text()[-3000:]}")
     check = subprocess.run([sys.executable, "-m", "lingshu.cli", "scale-corpus", "--check", str(folder)], cwd=REPO,
                            capture_output=True, text=True)
-    said = [line for line in log.read_text().splitlines() if line.startswith("curate: ") and "blocks screened" in line]
+    said = [line for line in log.read_text().splitlines()
+            if line.startswith("curate: ") and "blocks screened" in line]
     return {"records": records, "cpus": cpus, "seconds": round(seconds, 1), "records_per_s": round(records / seconds, 1),
-            "shuffle": said[-1].removeprefix("curate: ") if said else None, "memory": watcher.summary(), "answer_key_matched": check.returncode == 0,
+            "shuffle": said[-1].removeprefix("curate: ") if said else None, "memory": watcher.summary(),
+            "answer_key_matched": check.returncode == 0,
             "answer_key": check.stdout.strip().splitlines()[-1] if check.stdout.strip() else check.stderr[-500:]}
 
 

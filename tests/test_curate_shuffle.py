@@ -45,8 +45,12 @@ def _curate(cfg, repo, out) -> tuple[dict, dict, dict]:
 def test_hash_and_sort_shuffles_keep_and_reject_the_same_records(curate_cfg, repo, tmp_path, monkeypatch):
     cfg = replace(curate_cfg, sources=[s for s in curate_cfg.sources if s.name in KEEP], benchmarks=["vqa_rad"])
     chosen = []
-    monkeypatch.setattr("lingshu.data.curate.choose_shuffle",
-                        lambda dataset: chosen.append(ray_runtime.choose_shuffle(dataset)))
+
+    def choose_and_record(dataset) -> str:
+        chosen.append(ray_runtime.choose_shuffle(dataset))
+        return chosen[-1]
+
+    monkeypatch.setattr("lingshu.data.curate.choose_shuffle", choose_and_record)
     by_sort = _curate(cfg, repo, tmp_path / "sort")
     monkeypatch.setattr(ray_runtime, "SORT_SHUFFLE_MAX_BLOCKS", 0)
     by_hash = _curate(cfg, repo, tmp_path / "hash")
