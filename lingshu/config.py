@@ -83,7 +83,10 @@ class CurateConfig:
     source_priority: list[str] = required("Source names from most to least reliable; near-duplicates keep the copy "
                                           "from the earliest.")
     output_dir: str = doc("data/curated", "Where the curated Parquet tables go (a folder of shards per data group).")
-    image_store: str = doc("data/images", "Content-addressed image store (<sha256>.<ext>).")
+    image_store: str = doc("data/images", "Content-addressed image store: Parquet shards of (key, image), a key "
+                                          "being <sha256>.<ext> (lingshu/data/store.py).")
+    images_per_shard: int = doc(1000, "About how many images one shard of the image store holds (the number of "
+                                      "shards is a power of 16; benchmarks/README.md measured shards of 1000).")
     rejected_dir: str = doc("data/rejected", "Where one record per dropped sample, with its reason, goes.")
     metrics_file: str = doc("metrics/curate.json", "Stage metrics (conservation, counts per reason).")
     plots_dir: str = doc("plots/curate", "DVC plots: group/modality distributions.")
@@ -116,7 +119,8 @@ class CurateConfig:
         out += [f"{name} must be at least 1, got {value}" for name, value in
                 (("min_image_side", self.min_image_side), ("max_image_pixels", self.max_image_pixels),
                  ("max_text_chars", self.max_text_chars),
-                 ("minhash_num_perm", self.minhash_num_perm), ("rows_per_file", self.rows_per_file)) if value < 1]
+                 ("minhash_num_perm", self.minhash_num_perm), ("rows_per_file", self.rows_per_file),
+                 ("images_per_shard", self.images_per_shard)) if value < 1]
         if self.caption_min_tokens > self.caption_max_tokens:
             out.append(f"caption_min_tokens ({self.caption_min_tokens}) exceeds caption_max_tokens ({self.caption_max_tokens})")
         if self.decontaminate not in DECONTAMINATE:

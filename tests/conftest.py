@@ -108,18 +108,17 @@ TINY = {"vocab_size": 600, "hidden_size": 64, "num_hidden_layers": 2, "num_atten
 def _write_mini_corpus(root: Path) -> None:
     """medical_multimodal (VQA), medical_caption and general_text tables, real VQA-RAD images in a store."""
     import json
-    import shutil
 
     from lingshu.data.schema import ARROW_SCHEMA, Sample
     from lingshu.data.sources.common import qa_turns
+    from lingshu.data.store import ImageStore
     from lingshu.io import write_parquet
 
     records = json.loads((REPO / "data/sources/vqa_rad/vqa_rad.json").read_text())[:40]
-    store = root / "data/images"
-    store.mkdir(parents=True)
+    store = ImageStore(root / "data/images")
     vqa, captions, seen = [], [], set()
     for i, r in enumerate(records):
-        shutil.copy(REPO / "data/sources/vqa_rad/images" / r["image_name"], store / r["image_name"])
+        store.stage(r["image_name"], (REPO / "data/sources/vqa_rad/images" / r["image_name"]).read_bytes())
         split = "test" if i % 4 == 0 else "train"
         meta = {k: r[k] for k in ("question", "answer", "answer_type", "question_type", "qid")}
         vqa.append(Sample(f"vqa_rad:{i}", "vqa_rad", "medical_multimodal", "vqa", qa_turns(r["question"], r["answer"], 1),
@@ -133,6 +132,7 @@ def _write_mini_corpus(root: Path) -> None:
             for i in range(24)]
     for name, samples in (("medical_multimodal", vqa), ("medical_caption", captions), ("general_text", chat)):
         write_parquet(root / f"data/curated/{name}/part-000-00000.parquet", [s.to_row() for s in samples], ARROW_SCHEMA)
+    store.pack(store.staged())
 
 
 @pytest.fixture(scope="session")

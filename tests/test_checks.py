@@ -11,6 +11,7 @@ from lingshu.config import ValidateConfig
 from lingshu.data.curate import Curator
 from lingshu.data.curate_report import build_metrics
 from lingshu.data.schema import ARROW_SCHEMA, read_table, table_files
+from lingshu.data.store import ImageStore, write_store
 from lingshu.io import atomic_write_json, write_parquet
 
 
@@ -39,7 +40,8 @@ def test_good_outputs_pass_every_suite_and_write_results(curated, repo, tmp_path
 def test_a_missing_image_fails_naming_suite_expectation_and_row(curated, repo):
     cfg, validate = curated
     table = read_table(table_files(cfg.output_dir)["medical_caption"]).to_pylist()
-    (repo / cfg.image_store / table[0]["images"][0]).unlink()
+    store = ImageStore(repo / cfg.image_store)
+    write_store(store.root, {key: store.read(key) for key in store.keys() - {table[0]["images"][0]}})
     outcomes = run_checks(cfg, validate, repo)
     message = describe_failures(outcomes)
     assert "suite 'curated'" in message and "images_resolve" in message and table[0]["id"] in message

@@ -10,7 +10,7 @@ from lingshu.eval.benchmark import Benchmark
 from lingshu.eval.controls import control_items
 from lingshu.eval.runner import generate, predictions_file, score_file
 from lingshu.model.factory import load_model, load_processor
-from lingshu.train.chat import image_folders
+from lingshu.train.chat import image_stores
 from lingshu.train.config import CommonTrainConfig, HeldoutConfig
 from lingshu.train.heldout import HELDOUT, answered, measure_heldout, vqa_items, vqa_scores
 from lingshu.train.tables import group_rows
@@ -19,7 +19,7 @@ from lingshu.train.tables import group_rows
 def test_heldout_answers_are_the_evaluations_answers(mini_repo, tmp_path):
     common = CommonTrainConfig(synthetic_dir="", heldout=HeldoutConfig(max_new_tokens=6, batch_size=4))
     rows = list(group_rows(common.table_dirs(mini_repo), "medical_multimodal", common.cache_dir(mini_repo), split="test"))
-    items = vqa_items(rows, image_folders(common, mini_repo))
+    items = vqa_items(rows, image_stores(common, mini_repo), tmp_path / "images")
     image_items = items[:4]
     model, processor = load_model(mini_repo / "models/base"), load_processor(mini_repo / "models/base")
     real, blank = answered(model, processor, items, image_items, common.heldout)

@@ -8,6 +8,7 @@ raise the reward; a broken advantage sign, loss or optimiser step leaves it at c
 
 from __future__ import annotations
 
+import io
 import random
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import torch
 from tests.conftest import make_stage_cfg, run_and_kill
 from PIL import Image
 
+from lingshu.data.store import ImageStore
 from lingshu.rl.config import RLConfig, SelectionConfig
 from lingshu.rl.run import fit_rl
 from lingshu.train.config import CommonTrainConfig
@@ -25,7 +27,7 @@ COLOURS = {"red": (200, 30, 30), "blue": (30, 30, 200)}
 QUESTION = "What colour is this image?"
 
 
-def _colour_rows(store: Path, group: str, n: int, random_answers: bool, rng: random.Random) -> list[dict]:
+def _colour_rows(store: ImageStore, group: str, n: int, random_answers: bool, rng: random.Random) -> list[dict]:
     from lingshu.data.schema import Sample
     from lingshu.data.sources.common import qa_turns
 
@@ -35,7 +37,9 @@ def _colour_rows(store: Path, group: str, n: int, random_answers: bool, rng: ran
         said = rng.choice(sorted(COLOURS)) if random_answers else colour
         pixels = np.array(COLOURS[colour])[None, None] + np.random.default_rng(i).normal(0, 20, (56, 56, 3))
         key = f"{group}_{i}.png"
-        Image.fromarray(np.clip(pixels, 0, 255).astype("uint8")).save(store / key)
+        encoded = io.BytesIO()
+        Image.fromarray(np.clip(pixels, 0, 255).astype("uint8")).save(encoded, format="PNG")
+        store.stage(key, encoded.getvalue())
         prompt = f"{QUESTION}\nAnswer the question using a single word or phrase."
         rows.append(Sample(f"{group}:{i}", "colours", group, "vqa", qa_turns(prompt, said, 1), [key], modality="photo",
                            meta={"question": QUESTION, "answer": said, "answer_type": "CLOSED"}).to_row())
@@ -55,12 +59,12 @@ def colour_repo(tmp_path_factory) -> Path:
     from lingshu.train.run import fit_stage
 
     root = tmp_path_factory.mktemp("colours")
-    store = root / "data/images"
-    store.mkdir(parents=True)
+    store = ImageStore(root / "data/images")
     rng = random.Random(0)
     for group, random_answers in (("general_multimodal", True), ("medical_multimodal", False)):
         write_parquet(root / f"data/curated/{group}/part-000-00000.parquet", _colour_rows(store, group, 64, random_answers, rng),
                       ARROW_SCHEMA)
+    store.pack(store.staged())
     model, processor = initialise(ModelConfig(tiny=TinyConfig(**TINY)), root)
     save(model, processor, root / "models/base")
     prior = make_stage_cfg(checkpoint_dir="checkpoints/prior", groups={"general_multimodal": 1}, batch_size=8,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field, replace
@@ -23,6 +22,7 @@ from chat_server import ChatServer
 from lingshu.config import load_section
 from lingshu.data.schema import ARROW_SCHEMA, Sample
 from lingshu.data.sources.common import qa_turns
+from lingshu.data.store import ImageStore
 from lingshu.io import write_parquet
 from lingshu.synth.captions import contradiction, fact_conflict, short_caption
 from lingshu.synth.facts import ImageFacts, gather_facts
@@ -105,12 +105,11 @@ MCQS = [Mcq("pubmedqa:1", "yes"), Mcq("pubmedqa:2", "yes"), Mcq("pubmedqa:3", "n
 def write_synth_corpus(root: Path) -> Corpus:
     """curated/{medical_multimodal,medical_caption,medical_text}/part-000-00000.parquet (curate's layout) and
     images/ under `root`."""
-    store = root / "images"
-    store.mkdir(parents=True)
+    store = ImageStore(root / "images")
     images = {i.name: replace(i, row_ids=[]) for i in IMAGES}
     vqa, captions = [], []
     for n, image in enumerate(images.values()):
-        shutil.copy(REPO / "data/sources/vqa_rad/images" / image.name, store / image.name)
+        store.stage(image.name, (REPO / "data/sources/vqa_rad/images" / image.name).read_bytes())
         label = dict(modality=image.modality or "ct", modality_source="metadata" if image.modality else "classifier",
                      body_part=image.body_part, licence="CC0", split=image.split, provenance_file=f"{image.source}.json")
         rows = [("Is there a fracture?", "No", "CLOSED", "ABN")]
@@ -139,6 +138,7 @@ def write_synth_corpus(root: Path) -> Corpus:
                            meta={"question": question, "options": options, "answer": item.answer}))
     for name, samples in (("medical_multimodal", vqa), ("medical_caption", captions), ("medical_text", text)):
         write_parquet(root / f"curated/{name}/part-000-00000.parquet", [s.to_row() for s in samples], ARROW_SCHEMA)
+    store.pack(store.staged())
     return Corpus(root, images, mcqs)
 
 

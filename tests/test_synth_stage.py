@@ -27,6 +27,7 @@ from lingshu.checks.run import run_checks
 from lingshu.checks.suites import describe_failures
 from lingshu.config import CurateConfig, ValidateConfig, load_section
 from lingshu.data.schema import ARROW_SCHEMA
+from lingshu.data.store import ImageStore
 from lingshu.io import write_parquet
 from lingshu.synth.run import synthesize
 
@@ -70,7 +71,7 @@ class FakeClinician:
 
     def __init__(self, corpus: Corpus):
         self.corpus = corpus
-        self.by_hash = {hashlib.sha256((corpus.root / "images" / name).read_bytes()).hexdigest(): name
+        self.by_hash = {hashlib.sha256(ImageStore(corpus.root / "images").read(name)).hexdigest(): name
                         for name in corpus.images}
         self.by_question = {m.question: m for m in corpus.mcqs.values()}
         self.lock = threading.Lock()
@@ -214,7 +215,7 @@ def test_offline_run_makes_template_vqa_and_ocr_and_says_why_llm_steps_were_skip
     usable = {m.id: m.gold for m in corpus.mcqs.values() if m.split == "train" and m.gold}
     assert {json.loads(r["meta"])["source_ids"][0]: r["conversations"][-1]["content"] for r in ocr_rows} == usable
     for row in ocr_rows:
-        assert (corpus.root / cfg.output_dir / "images" / row["images"][0]).is_file()
+        assert row["images"][0] in ImageStore(corpus.root / cfg.output_dir / "images")
     assert outcomes(out["rejected"], corpus) == {("long_caption", "no_metadata", "synpic45544.jpg"),
                                                  ("ocr", "gold_not_among_options", "pubmedqa:6")}
     assert all(r["reason"] and r["step"] for r in out["rejected"])

@@ -10,6 +10,7 @@ weights, dropped groups, task and image filters, truncation, skipping and packin
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -27,7 +28,7 @@ from PIL import Image
 
 from lingshu.data.schema import read_table, table_files
 from lingshu.model.factory import load_processor
-from lingshu.train.chat import image_folders, render
+from lingshu.train.chat import image_stores, render
 from lingshu.train.config import CommonTrainConfig
 from lingshu.train.datamodule import EpochSampler, MixtureDataModule
 from lingshu.train.lengths import Measure, cached_lengths
@@ -47,7 +48,7 @@ def processor(mini_repo):
 def _old_measure(row: dict, processor, store, system_prompt: str) -> int:
     counts = []
     for key in row["images"]:
-        with Image.open(store / key) as img:
+        with Image.open(io.BytesIO(store.read(key))) as img:
             width, height = img.size
         merge = processor.image_processor.merge_size ** 2
         counts.append(processor.image_processor.get_number_of_image_patches(height, width, {}) // merge)
@@ -83,7 +84,7 @@ def reference_rows(repo: Path, common: CommonTrainConfig, stage, processor) -> t
     rng.shuffle(chosen)
     stats, kept, keep = Counter(), [], []
     for sample in chosen:
-        length = _old_measure(sample, processor, image_folders(common, repo), common.system_prompt)
+        length = _old_measure(sample, processor, image_stores(common, repo), common.system_prompt)
         too_long = length > stage.max_length
         if too_long and sample["images"]:
             stats["skipped_too_long"] += 1
@@ -165,7 +166,7 @@ def test_lengths_are_the_per_sample_measure_computed_once_then_reused(mini_repo,
     import lingshu.train.lengths
 
     monkeypatch.setattr(lingshu.train.lengths, "ROWS_PER_PROCESS", 8)  # two map processes even for small tables
-    cache, store = tmp_path / "cache", image_folders(COMMON, mini_repo)
+    cache, store = tmp_path / "cache", image_stores(COMMON, mini_repo)
     tables = _tables(mini_repo, cache)
     first = _lengths(tables, processor, store, cache, workers=2)
     assert capfd.readouterr().err.count("token lengths computed") == 1
@@ -184,9 +185,9 @@ def test_lengths_are_the_per_sample_measure_computed_once_then_reused(mini_repo,
 def test_the_length_key_follows_the_chat_rendering_and_the_processor(mini_repo, processor, monkeypatch):
     import lingshu.train.lengths
 
-    measure = Measure(processor, image_folders(COMMON, mini_repo), "")
+    measure = Measure(processor, image_stores(COMMON, mini_repo), "")
     key = measure.key()
-    assert Measure(processor, image_folders(COMMON, mini_repo), "").key() == key
+    assert Measure(processor, image_stores(COMMON, mini_repo), "").key() == key
     rendered = lingshu.train.lengths.render
     monkeypatch.setattr(lingshu.train.lengths, "render",
                         lambda turns, counts, system="": (rendered(turns, counts, system)[0] + "\n", []))
@@ -201,7 +202,7 @@ def test_a_rewritten_table_invalidates_its_lengths_only(mini_repo, processor, tm
 
     repo = tmp_path / "repo"
     shutil.copytree(mini_repo / "data", repo / "data")
-    cache, store = tmp_path / "cache", image_folders(COMMON, repo)
+    cache, store = tmp_path / "cache", image_stores(COMMON, repo)
     _lengths(_tables(repo, cache), processor, store, cache)
     capfd.readouterr()
     table = repo / "data/curated/general_text/part-000-00000.parquet"
@@ -218,7 +219,7 @@ def test_rl_prompt_lengths_are_the_encoded_lengths_and_cached(mini_repo, process
     from lingshu.rl.selection import select_prompts
     from lingshu.train.chat import encode, load_images
 
-    cache, store = tmp_path / "cache", image_folders(COMMON, mini_repo)
+    cache, store = tmp_path / "cache", image_stores(COMMON, mini_repo)
     cfg = SelectionConfig(groups=["medical_multimodal", "general_text"], yes_no_share=1.0, balance_ratio=0, max_samples=0)
     prompts = select_prompts(COMMON.table_dirs(mini_repo), cfg, cache).prompts
     measure = Measure(processor, store, "")
@@ -234,7 +235,7 @@ WORKER = """
 import sys
 from pathlib import Path
 from lingshu.model.factory import load_processor
-from lingshu.train.chat import image_folders
+from lingshu.train.chat import image_stores
 from lingshu.train.config import CommonTrainConfig
 from lingshu.train.lengths import Measure, cached_lengths
 from lingshu.train.tables import group_tables
@@ -242,7 +243,7 @@ from lingshu.train.tables import group_tables
 repo, cache, out = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 common = CommonTrainConfig(synthetic_dir="")
 tables = group_tables(common.table_dirs(repo), "medical_multimodal", cache)
-measure = Measure(load_processor(repo / "models/base"), image_folders(common, repo), "")
+measure = Measure(load_processor(repo / "models/base"), image_stores(common, repo), "")
 lengths = cached_lengths([(t.fingerprint, t.dataset) for t in tables], measure, cache, 1)
 out.write_text(",".join(str(int(x)) for part in lengths for x in part))
 """

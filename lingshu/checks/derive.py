@@ -16,6 +16,7 @@ from lingshu.config import CurateConfig
 from lingshu.data.screen import count_tokens
 from lingshu.data.dedup import normalise_text
 from lingshu.data.images import inspect_image
+from lingshu.data.store import ImageStore
 from lingshu.data.schema import BadRecord, IMAGE_TOKEN, read_table, table_files
 from lingshu.data.decontam import select_benchmarks, benchmark_items
 
@@ -44,15 +45,15 @@ def curated_table(cfg: CurateConfig, repo: Path) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=["id", "table"])
     df = pd.concat(frames, ignore_index=True)
-    store = repo / cfg.image_store
+    store = ImageStore(repo / cfg.image_store)
     bench_texts, bench_phashes = benchmark_fingerprints(cfg, repo)
     phash_cache: dict[str, int | None] = {}
 
     def phash_of(key: str) -> int | None:
         if key not in phash_cache:
             try:
-                phash_cache[key] = inspect_image((store / key).read_bytes(), 1, cfg.max_image_pixels, cfg.jpeg_draft)[0].phash
-            except (OSError, BadRecord):
+                phash_cache[key] = inspect_image(store.read(key), 1, cfg.max_image_pixels, cfg.jpeg_draft)[0].phash
+            except (KeyError, BadRecord):
                 phash_cache[key] = None
         return phash_cache[key]
 
@@ -71,7 +72,7 @@ def curated_table(cfg: CurateConfig, repo: Path) -> pd.DataFrame:
         rows.append({
             "n_images": len(row.images),
             "image_tokens": sum(t["content"].count(IMAGE_TOKEN) for t in turns),
-            "images_resolve": all((store / key).is_file() for key in row.images),
+            "images_resolve": all(key in store for key in row.images),
             "answer_chars": len(answer.strip()),
             "caption_tokens": count_tokens(answer) if row.task == "caption" else None,
             "unflagged_benchmark_overlap": overlap or "",

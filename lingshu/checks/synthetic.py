@@ -19,6 +19,7 @@ from lingshu.config import CurateConfig
 from lingshu.data.screen import count_tokens
 from lingshu.data.dedup import normalise_text
 from lingshu.data.images import inspect_image
+from lingshu.data.store import ImageStores
 from lingshu.data.schema import IMAGE_TOKEN, BadRecord, table_files
 from lingshu.synth.config import SynthesizeConfig
 
@@ -40,18 +41,14 @@ def synthetic_table(curate: CurateConfig, synth: SynthesizeConfig, repo: Path) -
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if df.empty:
         return pd.DataFrame(columns=["id", "table"])
-    stores = [out / "images", repo / synth.image_store]
+    stores = ImageStores([out / "images", repo / synth.image_store])
     train_ids = _curated_train_ids(curate, repo)
     bench_texts, bench_phashes = benchmark_fingerprints(curate, repo)
 
-    def locate(key: str) -> Path | None:
-        return next((s / key for s in stores if (s / key).is_file()), None)
-
     def benchmark_image(key: str) -> str:
-        path = locate(key)
         try:
-            phash = inspect_image(path.read_bytes(), 1, curate.max_image_pixels, curate.jpeg_draft)[0].phash if path else None
-        except BadRecord:
+            phash = inspect_image(stores.read(key), 1, curate.max_image_pixels, curate.jpeg_draft)[0].phash
+        except (KeyError, BadRecord):
             return ""
         return bench_phashes.get(phash, "") if phash is not None else ""
 
@@ -68,7 +65,7 @@ def synthetic_table(curate: CurateConfig, synth: SynthesizeConfig, repo: Path) -
             "generator": meta.get("generator", ""),
             "n_images": len(row.images),
             "image_tokens": sum(t["content"].count(IMAGE_TOKEN) for t in turns),
-            "images_resolve": all(locate(k) is not None for k in row.images),
+            "images_resolve": all(k in stores for k in row.images),
             "answer_chars": len(answer.strip()),
             "caption_tokens": count_tokens(answer) if row.task == "caption" else None,
             "n_source_ids": len(source_ids),

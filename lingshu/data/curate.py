@@ -11,7 +11,8 @@ datasets and no process holds the corpus:
 3. one group-by finds the records that share an image pHash or a text LSH band; the driver decides the
    image and near-duplicate losers from those groups alone (`lingshu.data.resolve`);
 4. the modality classifier is fitted on the distinct labelled images, and tasks (classifier actors when it
-   runs on GPUs) apply all the decisions and labels while writers put each shard to disk (`lingshu.data.finish`).
+   runs on GPUs) apply all the decisions and labels while writers put each shard to disk (`lingshu.data.finish`);
+5. tasks pack the kept images, staged by the read tasks, into the image store's shards (`lingshu.data.store`).
 Decisions depend on (source priority, record position) only, never on how many tasks or nodes ran.
 """
 
@@ -31,7 +32,7 @@ from lingshu.data.reading import fingerprint_benchmark_shard, ordered_sources, r
 from lingshu.data.resolve import band_ranges, decide, resolve_group, shuffle_keys
 from lingshu.data.schema import REJECTED_SCHEMA, Rejected, Sample, read_table, table_files
 from lingshu.data.sources import check_source
-from lingshu.data.store import ImageStore
+from lingshu.data.store import ImageStore, write_shard
 from lingshu.io import replaced_folder, write_parquet
 
 
@@ -71,7 +72,7 @@ def _tasks(shards: int, ranks: int = 1) -> list[dict]:
 class Curator:
     def __init__(self, cfg: CurateConfig, repo: Path):
         self.cfg, self.repo = cfg, repo
-        self.store = ImageStore(repo / cfg.image_store)
+        self.store = ImageStore(repo / cfg.image_store, cfg.images_per_shard)
 
     def check(self) -> list:
         problems = problems_of(self.cfg, "curate.")  # the load-time checks, for a config built in code
@@ -82,8 +83,8 @@ class Curator:
         return select_benchmarks(self.cfg.benchmarks)
 
     def run(self) -> CurationResult:
-        """Curate every source and write the curated and rejected tables (each folder replaced as a whole);
-        images nothing refers to leave the store."""
+        """Curate every source and write the curated and rejected tables and the image store (each folder
+        replaced as a whole, the store holding exactly the images kept samples refer to)."""
         benches = self.check()
         with ray_session(self.cfg.ray):
             benchmarks = self.benchmark_index(benches)
@@ -92,7 +93,7 @@ class Curator:
                   flush=True)
             lost = self.resolve(screened)
             counts, metrics = self.finish(screened, lost)
-        metrics["images_pruned"] = self.store.prune(counts.images)
+            metrics["images_pruned"] = self.store.pack(counts.images, self.write_shards)
         metrics["images_stored"] = len(counts.images)
         return CurationResult(counts, benchmarks, self.repo / self.cfg.output_dir, self.repo / self.cfg.rejected_dir,
                               metrics)
@@ -161,6 +162,18 @@ class Curator:
             self.check_conservation(counts)  # before the folders replace the previous run's
         metrics = {"modality_classifier": classifier.metrics | {"labelled_by_classifier": counts.labelled_by_classifier}}
         return counts, metrics
+
+    def write_shards(self, tasks: list[dict]) -> None:
+        """The image store's shards, written by Ray tasks (each reads its images from the shared staging folder)."""
+        import ray.data
+
+        if not tasks:
+            return
+        written = ray.data.from_items(tasks).map(write_shard, num_cpus=self.cfg.ray.cpus_per_task).take_all()
+        expected = sum(len(t["keys"]) for t in tasks)
+        if sum(r["images"] for r in written) != expected or len(written) != len(tasks):
+            raise AssertionError(f"image store: {len(written)} of {len(tasks)} shards reported "
+                                 f"{sum(r['images'] for r in written)} of {expected} images")
 
     def inputs(self, tallies: dict) -> Counter:
         """Records per source, from every read task's count (all of a source's shards must have reported, and

@@ -195,7 +195,9 @@ REJECTED_SCHEMA = pa.schema(
 def table_files(folder: str | Path) -> dict[str, list[Path]]:
     """The Parquet files of each table in a folder, in reading order: `<table>.parquet` (one file) and
     `<table>/*.parquet` (shards, by name). Curated groups are shards; older runs and other tools write single
-    files; both read the same."""
+    files; both read the same. An image store beside the tables (synthesis writes `images/`) is not a table."""
+    from lingshu.data.store import is_image_store
+
     folder = Path(folder)
     tables: dict[str, list[Path]] = {}
     if not folder.is_dir():
@@ -204,7 +206,7 @@ def table_files(folder: str | Path) -> dict[str, list[Path]]:
         tables.setdefault(path.stem, []).append(path)
     for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         shards = sorted(sub.glob("*.parquet"))
-        if shards:
+        if shards and not is_image_store(sub):
             tables.setdefault(sub.name, []).extend(shards)
     return tables
 

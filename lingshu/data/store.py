@@ -1,37 +1,222 @@
-"""Content-addressed image store: `<sha256>.<ext>` under one folder.
+"""Content-addressed image store packed into Parquet shards, not one file per image.
 
-Identical images are stored once whatever their source, references are stable across runs, and a
-sample's image ref says exactly which bytes it was curated with. Writes are atomic.
+At millions of images a folder of files is slow for DVC and for file systems: a no-op `dvc status` over
+200k image files took 27.8 s, over the same images in shards of 1000 0.58 s (benchmarks/README.md,
+"Image store layout"). So a store is a folder of `images-<h>.parquet` shards, where h is the first hex
+digits of sha256(key). An image's shard follows from its key alone: a reader needs no index file, and a run
+that adds or drops a few images changes only their shards. The number of digits is chosen when the store
+is written so that a shard holds about `images_per_shard` images.
+
+A shard has two columns, `key` and `image` ({bytes, path}: the Hugging Face `Image` feature, declared in
+the schema's metadata), so `datasets.load_dataset("parquet", data_dir=<store>)` reads a store as an image
+dataset. Rows are sorted by key in small row groups, so reading one image reads one row group.
+
+Writers `put` images into a staging folder of loose files (atomic writes; tasks putting the same image at
+once are safe because keys are content hashes), then `pack` writes the shards of the images to keep and
+replaces the store as a whole. The staging folder is removed only after the pack succeeded, so an
+interrupted run finds the images it had already staged.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections import OrderedDict, defaultdict
 from pathlib import Path
+from typing import Callable, Iterable
 
-from lingshu.io import atomic_write_bytes
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lingshu.io import atomic_write_bytes, replaced_folder
+
+SHARD_PREFIX = "images-"
+ROWS_PER_GROUP = 16  # a single image read decodes at most this many images' bytes
+IMAGES_PER_SHARD = 1000  # the measured layout (benchmarks/README.md)
+HF_FEATURES = {"info": {"features": {"key": {"dtype": "string", "_type": "Value"}, "image": {"_type": "Image"}}}}
+SHARD_SCHEMA = pa.schema([("key", pa.string()),
+                          ("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())]))],
+                         metadata={"huggingface": json.dumps(HF_FEATURES)})
+
+
+def is_image_store(folder: Path) -> bool:
+    """Whether a folder holds image store shards (and nothing else of Parquet)."""
+    names = [p.name for p in Path(folder).glob("*.parquet")]
+    return bool(names) and all(n.startswith(SHARD_PREFIX) for n in names)
+
+
+def shard_digits(n_images: int, images_per_shard: int) -> int:
+    """Hex digits of the shard name: 16**digits shards of about `images_per_shard` images (at least 16)."""
+    return max(1, round(math.log(max(n_images / images_per_shard, 1.0), 16)))
+
+
+def shard_of(key: str, digits: int) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:digits]
+
+
+def write_shard(task: dict) -> dict:
+    """Pack the staged images `task["keys"]` into the shard file `task["shard"]` (atomically)."""
+    staging, path = Path(task["staging"]), Path(task["shard"])
+    keys = sorted(task["keys"])
+    missing = [k for k in keys if not (staging / k).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} images to pack were never staged in {staging}, e.g. {missing[0]}")
+    table = pa.Table.from_pylist([{"key": k, "image": {"bytes": (staging / k).read_bytes(), "path": k}} for k in keys],
+                                 schema=SHARD_SCHEMA)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp, row_group_size=ROWS_PER_GROUP)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return {"shard": path.name, "images": len(keys)}
+
+
+def _write_locally(tasks: list[dict]) -> None:
+    for task in tasks:
+        write_shard(task)
 
 
 class ImageStore:
-    def __init__(self, root: str | Path):
+    """One store folder: read images by key; stage and pack new contents."""
+
+    def __init__(self, root: str | Path, images_per_shard: int = IMAGES_PER_SHARD, open_shards: int = 64):
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.staging = self.root.with_name(f".{self.root.name}.staging")
+        self.images_per_shard = images_per_shard
+        self._open_shards = open_shards
+        self._shards: dict[str, Path] | None = None
+        self._rows: OrderedDict[str, dict[str, tuple[int, int]]] = OrderedDict()  # shard -> key -> (group, row)
 
-    def path(self, key: str) -> Path:
-        return self.root / key
+    def __repr__(self) -> str:
+        return f"ImageStore({str(self.root)!r})"
 
-    def put(self, sha256: str, ext: str, data: bytes) -> str:
-        key = f"{sha256}.{ext}"
-        if not self.path(key).exists():
-            atomic_write_bytes(self.path(key), data)
-        return key
+    # reading
+    def shards(self) -> dict[str, Path]:
+        """Shard id (hex prefix) -> file, listed once per instance (a store is replaced, never edited)."""
+        if self._shards is None:
+            found = sorted(self.root.glob(f"{SHARD_PREFIX}*.parquet")) if self.root.is_dir() else []
+            self._shards = {p.name[len(SHARD_PREFIX):-len(".parquet")]: p for p in found}
+            if len({len(s) for s in self._shards}) > 1:
+                raise ValueError(f"image store {self.root}: shard names of different lengths; it was not written by pack")
+        return self._shards
+
+    def _locate(self, key: str) -> tuple[Path, int, int] | None:
+        shards = self.shards()
+        if not shards:
+            return None
+        shard = shard_of(key, len(next(iter(shards))))
+        if shard not in shards:
+            return None
+        if shard not in self._rows:
+            names = pq.read_table(shards[shard], columns=["key"]).column("key").to_pylist()
+            groups = pq.ParquetFile(shards[shard]).metadata
+            positions, row = {}, 0
+            for group in range(groups.num_row_groups):
+                for offset in range(groups.row_group(group).num_rows):
+                    positions[names[row]] = (group, offset)
+                    row += 1
+            self._rows[shard] = positions
+            if len(self._rows) > self._open_shards:
+                self._rows.popitem(last=False)
+        self._rows.move_to_end(shard)
+        where = self._rows[shard].get(key)
+        return None if where is None else (shards[shard], *where)
+
+    def __contains__(self, key: str) -> bool:
+        return self._locate(key) is not None
+
+    def read(self, key: str) -> bytes:
+        """The encoded bytes of `key`; KeyError naming the store when it has no such image."""
+        where = self._locate(key)
+        if where is None:
+            raise KeyError(f"image {key} is not in the image store {self.root}")
+        path, group, offset = where
+        cell = pq.ParquetFile(path).read_row_group(group, columns=["image"]).column("image")[offset].as_py()
+        return cell["bytes"]
 
     def keys(self) -> set[str]:
-        return {p.name for p in self.root.iterdir() if p.is_file() and not p.name.startswith(".")}
+        return {k for path in self.shards().values() for k in pq.read_table(path, columns=["key"]).column("key").to_pylist()}
 
-    def prune(self, keep: set[str]) -> int:
-        """Delete stored images no kept sample references; returns how many were removed."""
-        removed = 0
-        for key in self.keys() - keep:
-            self.path(key).unlink()
-            removed += 1
-        return removed
+    def export(self, key: str, folder: Path) -> Path:
+        """`key` as a file `folder/key`, for readers that take paths (written once: keys are content hashes)."""
+        path = Path(folder) / key
+        if not path.is_file():
+            atomic_write_bytes(path, self.read(key))
+        return path
+
+    # writing
+    def put(self, sha256: str, ext: str, data: bytes) -> str:
+        """Stage an image by the hash of its bytes; returns its key (`<sha256>.<ext>`)."""
+        return self.stage(f"{sha256}.{ext}", data)
+
+    def stage(self, key: str, data: bytes) -> str:
+        if not (self.staging / key).is_file():
+            atomic_write_bytes(self.staging / key, data)
+        return key
+
+    def staged(self) -> set[str]:
+        """Keys of the images staged since the last pack."""
+        if not self.staging.is_dir():
+            return set()
+        return {e.name for e in os.scandir(self.staging) if e.is_file() and not e.name.startswith(".")}
+
+    def pack(self, keep: Iterable[str], run: Callable[[list[dict]], None] | None = None) -> int:
+        """Replace the store with shards of the staged images in `keep`; returns how many staged images were
+        left out. `run` writes the shard tasks (`write_shard` on each; default: here, one after another)."""
+        keep = set(keep)
+        digits = shard_digits(len(keep), self.images_per_shard)
+        by_shard: dict[str, list[str]] = defaultdict(list)
+        for key in keep:
+            by_shard[shard_of(key, digits)].append(key)
+        self.staging.mkdir(parents=True, exist_ok=True)
+        with replaced_folder(self.root) as fresh:
+            tasks = [{"shard": str(fresh / f"{SHARD_PREFIX}{shard}.parquet"), "staging": str(self.staging), "keys": keys}
+                     for shard, keys in sorted(by_shard.items())]
+            (run or _write_locally)(tasks)
+        left_out = len(self.staged() - keep)
+        shutil.rmtree(self.staging)
+        self._shards = None
+        self._rows.clear()
+        return left_out
+
+
+def write_store(root: str | Path, images: dict[str, bytes], images_per_shard: int = IMAGES_PER_SHARD) -> ImageStore:
+    """A store holding exactly `images` (key -> encoded bytes), e.g. built from another collection of images."""
+    store = ImageStore(root, images_per_shard)
+    for key, data in images.items():
+        store.stage(key, data)
+    store.pack(images)
+    return store
+
+
+class ImageStores:
+    """Several stores searched in order (curated, then synthetic): keys are content hashes, so a key names
+    the same bytes in whichever store holds it."""
+
+    def __init__(self, roots: list[str | Path]):
+        self.stores = [ImageStore(r) for r in roots]
+
+    def __repr__(self) -> str:
+        return f"ImageStores({[str(s.root) for s in self.stores]})"
+
+    def __contains__(self, key: str) -> bool:
+        return any(key in s for s in self.stores)
+
+    def holder(self, key: str) -> ImageStore:
+        for store in self.stores:
+            if key in store:
+                return store
+        raise KeyError(f"image {key} is in none of the image stores {[str(s.root) for s in self.stores]}")
+
+    def read(self, key: str) -> bytes:
+        return self.holder(key).read(key)
+
+    def export(self, key: str, folder: Path) -> Path:
+        return self.holder(key).export(key, folder)

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Iterator
 
 from lingshu.data.schema import BadRecord, ImageSource, Sample, table_files
+from lingshu.data.store import ImageStore
 from lingshu.data.sources.common import rel
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}  # DICOM: --format dicom_dir
@@ -51,6 +53,11 @@ class TrainingData:
     source_format: str = ""
     source_options: dict = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
+
+    @cached_property
+    def _stores(self) -> list[ImageStore]:
+        """The image folders that are image stores."""
+        return [store for store in map(ImageStore, self.image_dirs) if store.shards()]
 
     def records(self, repo: Path) -> Iterator[TrainRecord]:
         reader = {"curated": self._curated, "table": self._table, "images": self._images, "source": self._source}
@@ -120,8 +127,12 @@ class TrainingData:
         return self._image(str(name), repo)
 
     def _image(self, name: str, repo: Path) -> ImageSource:
-        """A file named relative to the image folders, then the data's own folder (the first that has it)."""
+        """An image named relative to the image folders, then the data's own folder (the first that has it);
+        a folder that is an image store (lingshu/data/store.py) is searched by key."""
         base = self.path if self.path.is_dir() else self.path.parent
+        for store in self._stores:
+            if name in store:
+                return ImageSource(ref=f"{rel(store.root, repo)}:{name}", read=lambda s=store: s.read(name))
         candidates = [Path(name)] if Path(name).is_absolute() else [d / name for d in [*self.image_dirs, base]]
         path = next((c for c in candidates if c.is_file()), candidates[0])
 

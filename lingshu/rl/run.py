@@ -24,7 +24,7 @@ from lingshu.rl.config import RLConfig
 from lingshu.rl.module import GRPOModule
 from lingshu.rl.rewards import reward_functions
 from lingshu.rl.selection import Selection, VerifiablePrompt, select_prompts
-from lingshu.train.chat import Encoded, FittedImages, encode, image_folders
+from lingshu.train.chat import Encoded, FittedImages, encode, image_stores
 from lingshu.train.config import CommonTrainConfig
 from lingshu.train.datamodule import EpochSampler, ResumableLoader
 from lingshu.train.lengths import Measure, cached_lengths
@@ -99,7 +99,7 @@ def prompt_lengths(prompts: list[VerifiablePrompt], measure: Measure, cache_dir:
 
 
 def select(common: CommonTrainConfig, cfg: RLConfig, processor, repo: Path) -> Selection:
-    measure, cache = Measure(processor, image_folders(common, repo), cfg.system_prompt), common.cache_dir(repo)
+    measure, cache = Measure(processor, image_stores(common, repo), cfg.system_prompt), common.cache_dir(repo)
     return select_prompts(common.table_dirs(repo), cfg.selection, cache,
                           prompt_lengths=lambda prompts: prompt_lengths(prompts, measure, cache, common.preprocess_workers))
 
@@ -127,7 +127,7 @@ def fit_rl(common: CommonTrainConfig, cfg: RLConfig, repo: Path, output: Path, l
                            logger=logger, progress=progress, callbacks=[LogCompletions()] + list(callbacks or []))
     total = optimiser_steps(cfg, len(selection.prompts), trainer.world_size)
     module = GRPOModule(model, reference, processor, cfg, reward_functions(cfg.reward_funcs, cfg.rewards), total)
-    dataset = PromptDataset(selection.prompts, processor, image_folders(common, repo), cfg.system_prompt)
+    dataset = PromptDataset(selection.prompts, processor, image_stores(common, repo), cfg.system_prompt)
     data = PromptDataModule(dataset, cfg.prompts_per_rollout, cfg.seed, common.num_workers)
     key = fingerprint([asdict(common), asdict(cfg)], source)
     fit_resumably(trainer, module, data, checkpoint_dir, key)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +42,20 @@ REJECTED_SCHEMA = pa.schema([("id", pa.string()), ("generator", pa.string()), ("
 def open_workspace(cfg: SynthesizeConfig, repo: Path) -> Workspace:
     llm, why = (LLM(cfg.llm, repo), "") if cfg.llm.configured() else (None, cfg.llm.why_unconfigured())
     out = repo / cfg.output_dir
-    return Workspace(cfg, repo, load_templates(repo / cfg.templates_dir), llm, why, repo / cfg.image_store,
-                     ImageStore(out / "images"))
+    return Workspace(cfg, repo, load_templates(repo / cfg.templates_dir), llm, why, ImageStore(repo / cfg.image_store),
+                     ImageStore(out / "images"), Path(tempfile.mkdtemp(prefix="lingshu-synth-images-")))
 
 
 def synthesize(cfg: SynthesizeConfig, repo: Path) -> tuple[dict[str, Any], list[Sample], list[dict]]:
     """(metrics, accepted samples, rejected rows); also writes every output."""
     ws = open_workspace(cfg, repo)
+    try:
+        return _generate(cfg, repo, ws)
+    finally:
+        ws.close()
+
+
+def _generate(cfg: SynthesizeConfig, repo: Path, ws: Workspace) -> tuple[dict[str, Any], list[Sample], list[dict]]:
     input_dir = repo / cfg.input_dir
     ledgers: dict[str, Ledger] = {}
     samples: list[Sample] = []
@@ -142,3 +150,4 @@ def _write(cfg: SynthesizeConfig, repo: Path, ws: Workspace, samples: list[Sampl
     atomic_write_bytes(plots / "yield.csv", buffer.getvalue().encode())
     entries = roi_gallery[: cfg.gallery_size // 3] + _gallery_entries(ws, samples, cfg.gallery_size)
     write_gallery(entries[: cfg.gallery_size], plots / "gallery.png")
+    ws.pack_images(samples)

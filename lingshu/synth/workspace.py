@@ -2,7 +2,9 @@
 
 Generators stay small functions of (workspace, ledger) because everything with state lives here: the
 LLM client whose calls are charged to the calling generator's ledger, and the content-addressed store the
-synthetic images go to (the curated store belongs to the curate stage and is only read).
+synthetic images go to (the curated store belongs to the curate stage and is only read). Prompts and the
+gallery take image files: a synthetic image is its staged file until the run packs the store, and a curated
+one is exported from the curated store's shards into the run's scratch folder.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,8 +33,9 @@ class Workspace:
     templates: Templates
     llm: LLM | None
     why_no_llm: str
-    curated_store: Path
+    curated_store: ImageStore
     store: ImageStore
+    exports: Path  # scratch folder of curated images exported as files (removed by `close`)
 
     def rng(self, generator: str) -> random.Random:
         """A seeded generator per synthesiser, so one generator's choices do not shift another's."""
@@ -48,9 +52,12 @@ class Workspace:
         return completions
 
     def image_path(self, key: str) -> Path:
-        """A curated or synthetic image's file (keys are content hashes, so they cannot collide)."""
-        own = self.store.path(key)
-        return own if own.exists() else self.curated_store / key
+        """A synthetic or curated image as a file (keys are content hashes, so they cannot collide)."""
+        staged = self.store.staging / key
+        return staged if staged.is_file() else self.curated_store.export(key, self.exports)
+
+    def close(self) -> None:
+        shutil.rmtree(self.exports, ignore_errors=True)
 
     def put_image(self, image: Image.Image, fmt: str = "PNG", **save_args) -> str:
         """Store an image by the hash of its encoded bytes; returns its key."""
@@ -59,6 +66,10 @@ class Workspace:
         data = buffer.getvalue()
         ext = {"PNG": "png", "JPEG": "jpg"}[fmt]
         return self.store.put(hashlib.sha256(data).hexdigest(), ext, data)
+
+    def pack_images(self, samples: list[Sample]) -> int:
+        """Write the synthetic store: the staged images the accepted samples use; returns how many were left out."""
+        return self.store.pack({key for sample in samples for key in sample.images} & self.store.staged())
 
 
 def synthetic_sample(*, id: str, generator: str, group: str, task: str, question: str, answer: str,

@@ -9,6 +9,7 @@ generation time.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +19,7 @@ import torch
 from PIL import Image
 
 from lingshu.data.schema import IMAGE_TOKEN
+from lingshu.data.store import ImageStores
 from lingshu.model.tokenizer import IM_END, IM_START, IMAGE_PAD, VISION_END, VISION_START
 
 IGNORE = -100
@@ -40,37 +42,17 @@ class Encoded:
         return 0 if self.image_grid_thw is None else int(self.image_grid_thw.shape[0])
 
 
-class ImageFolders:
-    """Several content-addressed stores searched in order (curated, then synthetic).
-
-    Keys are content hashes, so a key names the same bytes in whichever store holds it. `folders / key`
-    gives the file, like a single store's Path does, so code written for one store works unchanged.
-    """
-
-    def __init__(self, folders: list[Path]):
-        self.folders = [Path(f) for f in folders]
-
-    def __truediv__(self, key: str) -> Path:
-        for folder in self.folders:
-            if (folder / key).exists():
-                return folder / key
-        return self.folders[0] / key  # opening it raises FileNotFoundError naming the first store
-
-    def __repr__(self) -> str:
-        return f"ImageFolders({[str(f) for f in self.folders]})"
-
-
-def image_folders(common, repo: Path) -> ImageFolders:
+def image_stores(common, repo: Path) -> ImageStores:
     """Where the stages of `common` (train.common) find images: the curated store, then the synthetic one."""
     synthetic = [repo / common.synthetic_dir / "images"] if common.synthetic_dir else []
-    return ImageFolders([repo / common.image_store] + synthetic)
+    return ImageStores([repo / common.image_store] + synthetic)
 
 
-def load_images(keys: list[str], store: Path | ImageFolders, blank: bool = False) -> list[Image.Image]:
-    """Images of a sample from the content-addressed store; `blank` swaps each for a black image of its size."""
+def load_images(keys: list[str], store: ImageStores, blank: bool = False) -> list[Image.Image]:
+    """Images of a sample from the content-addressed stores; `blank` swaps each for a black image of its size."""
     images = []
     for key in keys:
-        with Image.open(store / key) as img:
+        with Image.open(io.BytesIO(store.read(key))) as img:
             img = img.convert("RGB")
         images.append(Image.new("RGB", img.size) if blank else img)
     return images
@@ -83,7 +65,7 @@ class FittedImages:
     radiograph costs more than the tiny model's step.
     """
 
-    def __init__(self, store: Path | ImageFolders, image_processor, maxsize: int = 4096):
+    def __init__(self, store: ImageStores, image_processor, maxsize: int = 4096):
         self.store, self.image_processor = store, image_processor
         self._cached = lru_cache(maxsize=maxsize)(self._load)
 

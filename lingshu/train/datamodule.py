@@ -23,7 +23,8 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from lingshu.train.chat import IGNORE, Encoded, FittedImages, any_image, encode, image_folders, image_inputs
+from lingshu.data.store import ImageStores
+from lingshu.train.chat import IGNORE, Encoded, FittedImages, any_image, encode, image_stores, image_inputs
 from lingshu.train.config import CommonTrainConfig, StageConfig
 from lingshu.train.lengths import Measure, cached_lengths
 from lingshu.train.mixture import Mixture, chosen_groups, select
@@ -87,7 +88,7 @@ class RowDataset(Dataset):
     are kept in a bounded cache (FittedImages), one per loading process.
     """
 
-    def __init__(self, table, positions: np.ndarray, offsets: np.ndarray, processor, store: Path, max_length: int,
+    def __init__(self, table, positions: np.ndarray, offsets: np.ndarray, processor, store: ImageStores, max_length: int,
                  system_prompt: str, image_cache: int = 4096):
         self.table, self.positions, self.offsets, self.processor = table, positions, offsets, processor
         self.max_length, self.system_prompt = max_length, system_prompt
@@ -163,7 +164,7 @@ class MixtureDataModule(pl.LightningDataModule):
     def __init__(self, common: CommonTrainConfig, stage: StageConfig, processor, repo: Path):
         super().__init__()
         self.common, self.stage, self.processor, self.repo = common, stage, processor, repo
-        self.store = image_folders(common, repo)
+        self.store = image_stores(common, repo)
         self.data_dirs, self.cache_dir = common.table_dirs(repo), common.cache_dir(repo)
         self.stats: Counter = Counter()
         self.dataset: RowDataset | None = None

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import torch
 
-from lingshu.train.chat import Encoded, encode, image_folders, load_images
+from lingshu.data.store import ImageStores
+from lingshu.train.chat import Encoded, encode, image_stores, load_images
 from lingshu.train.datamodule import collate
 
 
-def _encoded(rows: list[dict], processor, store: Path, blank: bool, max_length: int) -> list[Encoded]:
+def _encoded(rows: list[dict], processor, store: ImageStores, blank: bool, max_length: int) -> list[Encoded]:
     out = []
     for row in rows:
         images = load_images(list(row["images"]), store, blank=blank)
@@ -36,7 +37,7 @@ def _encoded(rows: list[dict], processor, store: Path, blank: bool, max_length: 
 
 
 @torch.no_grad()
-def caption_loss(model, processor, rows: list[dict], store: Path, blank: bool = False, batch_size: int = 16,
+def caption_loss(model, processor, rows: list[dict], store: ImageStores, blank: bool = False, batch_size: int = 16,
                  max_length: int = 4096) -> float:
     """Token-weighted mean cross-entropy of the assistant tokens."""
     model.eval()
@@ -60,12 +61,13 @@ def _prefix(question: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", question.lower())[:3])
 
 
-def vqa_items(rows: list[dict], store) -> list:
-    """Curated VQA rows as evaluation items (question, gold answer, answer type, images in the store)."""
+def vqa_items(rows: list[dict], store: ImageStores, folder: Path) -> list:
+    """Curated VQA rows as evaluation items (question, gold answer, answer type), their images exported from
+    the stores into `folder` as files, which is what the evaluation's backends read."""
     from lingshu.eval.benchmark import EvalItem
 
     return [EvalItem(id=r["id"], question=str(r["meta"]["question"]).strip(), answer=str(r["meta"]["answer"]).strip(),
-                     images=[store / key for key in r["images"]],
+                     images=[store.export(key, folder) for key in r["images"]],
                      answer_type=str(r["meta"].get("answer_type", "")).strip().upper() or None,
                      fields={"question_type": r["meta"].get("question_type")})
             for r in rows]
@@ -141,7 +143,7 @@ def measure_heldout(model, processor, common, repo: Path, vqa: bool) -> dict:
 
     from lingshu.train.tables import group_rows
 
-    cfg, store, data_dirs, cache = common.heldout, image_folders(common, repo), common.table_dirs(repo), common.cache_dir(repo)
+    cfg, store, data_dirs, cache = common.heldout, image_stores(common, repo), common.table_dirs(repo), common.cache_dir(repo)
     metrics: dict[str, float] = {}
     captions = (r for g in cfg.caption_groups for r in group_rows(data_dirs, g, cache, split="test", tasks=["caption"]))
     captions = list(islice(captions, cfg.max_caption_samples or None))
@@ -153,7 +155,8 @@ def measure_heldout(model, processor, common, repo: Path, vqa: bool) -> dict:
     if vqa:
         rows = list(group_rows(data_dirs, cfg.vqa_group, cache, source=cfg.vqa_source, tasks=["vqa"]))
         train = [r for r in rows if r["split"] == "train"]
-        items = vqa_items([r for r in rows if r["split"] == "test"][: cfg.max_vqa_samples or None], store)
+        items = vqa_items([r for r in rows if r["split"] == "test"][: cfg.max_vqa_samples or None], store,
+                          cache / "images")
         wanted = {t.upper() for t in cfg.image_question_types}
         image_items = [i for i in items if str(i.fields.get("question_type") or "").upper() in wanted]
         metrics |= vqa_scores(train, items, image_items, *answered(model, processor, items, image_items, cfg))

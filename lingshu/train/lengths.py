@@ -15,6 +15,7 @@ key, loads the saved lengths.
 from __future__ import annotations
 
 import hashlib
+import io
 import inspect
 import os
 import sys
@@ -56,7 +57,7 @@ class Measure:
 
     def image_tokens(self, key: str) -> int:
         if key not in self._image_tokens:
-            with Image.open(self.store / key) as img:
+            with Image.open(io.BytesIO(self.store.read(key))) as img:
                 width, height = img.size
             patches = self.image_processor.get_number_of_image_patches(height, width, {})
             self._image_tokens[key] = patches // self.image_processor.merge_size ** 2
