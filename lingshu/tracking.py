@@ -165,10 +165,13 @@ def recorded_outputs(root: Path) -> dict[str, str]:
     return {out["path"]: out["md5"] for stage in stages for out in stage.get("outs", []) if out.get("md5")}
 
 
+DIGEST_CHUNK = 4 * 1024**2
+
+
 def input_digest(root: Path, path: str, recorded: dict[str, str] | None = None) -> str:
     """A short content digest of an input file or folder: the md5 DVC recorded for it as some stage's
     output (`recorded`, read from dvc.lock when not given: no re-hashing of a large image store), else a
-    sha256 of its files' names and bytes."""
+    sha256 of its files' names and bytes, read in chunks (a source file may be larger than memory)."""
     md5 = (recorded_outputs(root) if recorded is None else recorded).get(path)
     if md5:
         return md5.removesuffix(".dir")[:16]
@@ -177,7 +180,9 @@ def input_digest(root: Path, path: str, recorded: dict[str, str] | None = None) 
     for file in sorted(target.rglob("*")) if target.is_dir() else [target]:
         if file.is_file():
             digest.update(str(file.relative_to(target if target.is_dir() else target.parent)).encode())
-            digest.update(file.read_bytes())
+            with file.open("rb") as handle:
+                for chunk in iter(lambda: handle.read(DIGEST_CHUNK), b""):
+                    digest.update(chunk)
     return digest.hexdigest()[:16]
 
 

@@ -116,6 +116,30 @@ def test_an_inputs_digest_follows_its_content_or_the_md5_dvc_recorded(tmp_path):
     assert input_digest(tmp_path, "data/curated") == "0123456789abcdef"
 
 
+def test_an_inputs_digest_reads_large_files_in_chunks_with_the_whole_files_digest(tmp_path, monkeypatch):
+    import hashlib
+
+    import lingshu.tracking
+
+    data = bytes(range(256)) * 40_000  # 10 MB: three chunks of 4 MiB
+    (tmp_path / "sources").mkdir()
+    (tmp_path / "sources/big.jsonl").write_bytes(data)
+    whole = hashlib.sha256(b"big.jsonl" + data).hexdigest()[:16]
+    monkeypatch.setattr(lingshu.tracking.Path, "read_bytes", lambda self: pytest.fail(f"{self} read whole"))
+    reads = []
+    real_open = lingshu.tracking.Path.open
+
+    def counting_open(self, *args, **kwargs):
+        handle = real_open(self, *args, **kwargs)
+        real_read = handle.read
+        handle.read = lambda size=-1: reads.append(size) or real_read(size)
+        return handle
+
+    monkeypatch.setattr(lingshu.tracking.Path, "open", counting_open)
+    assert input_digest(tmp_path, "sources") == whole
+    assert reads and max(reads) <= 4 * 1024**2 and -1 not in reads
+
+
 def test_stage_metrics_are_logged_under_their_nested_names_numbers_only():
     from lingshu.tracking import numeric_leaves
 
