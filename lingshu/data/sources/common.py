@@ -8,6 +8,7 @@ from typing import Any, Iterator
 
 from lingshu.config import SourceConfig
 from lingshu.data.schema import BadRecord, ImageSource, Rejected, Sample, check_sample, user_content
+from lingshu.data.sources.json_document import iter_json_document
 
 
 def rel(path: Path, repo: Path) -> str:
@@ -48,19 +49,18 @@ def has_invalid_utf8(value: Any) -> bool:
     return False
 
 
-def read_json_document(src: SourceConfig, repo: Path, expected: type) -> Any:
-    """The parsed JSON document of a source, or one `Rejected` naming the file when it cannot be parsed.
+def read_json_items(src: SourceConfig, repo: Path, expected: type) -> Iterator[Any]:
+    """The items of a source's JSON document, one at a time (json_document.py): an array's elements or an
+    object's (key, value) pairs. When the file cannot be read or parsed, the items before the fault are
+    followed by one `Rejected` that names the file and where parsing stopped.
 
     Strings may hold invalid UTF-8 (decoded with surrogateescape, flagged per record by has_invalid_utf8).
     """
     path = repo / src.path
     try:
-        document = json.loads(path.read_bytes().decode("utf-8", errors="surrogateescape"))
-        if not isinstance(document, expected):
-            raise ValueError(f"expected a JSON {expected.__name__} at the top level")
+        yield from iter_json_document(path, expected)
     except (ValueError, OSError) as exc:
-        return unparseable(src, path, repo, exc)
-    return document
+        yield unparseable(src, path, repo, exc)
 
 
 def parse_json_line(number: int, text: str | None) -> dict:

@@ -14,7 +14,7 @@ from lingshu.config import SourceConfig
 from lingshu.data.schema import BadRecord, Rejected, Sample
 from lingshu.data.sources import register
 from lingshu.data.sources.common import (
-    finish, has_invalid_utf8, id_of, qa_turns, read_json_document, rel, reject, require,
+    finish, has_invalid_utf8, id_of, qa_turns, read_json_items, rel, reject, require,
 )
 from lingshu.eval.loaders.reports import report_text
 from lingshu.eval.prompts import REPORT
@@ -22,12 +22,11 @@ from lingshu.eval.prompts import REPORT
 
 @register("iu_xray_json")
 def load(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
-    records = read_json_document(src, repo, list)
-    if isinstance(records, Rejected):
-        yield records
-        return
     file = rel(repo / src.path, repo)
-    for index, record in enumerate(records):
+    for index, record in enumerate(read_json_items(src, repo, list)):
+        if isinstance(record, Rejected):
+            yield record
+            continue
         record_id = f"row{index}"
         try:
             if not isinstance(record, dict):

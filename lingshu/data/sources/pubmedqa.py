@@ -14,7 +14,7 @@ from lingshu.config import SourceConfig
 from lingshu.data.schema import BadRecord, Rejected, Sample
 from lingshu.data.sources import register
 from lingshu.data.sources.common import (
-    finish, has_invalid_utf8, qa_turns, read_json_document, rel, reject, require, text_field,
+    finish, has_invalid_utf8, qa_turns, read_json_items, rel, reject, require, text_field,
 )
 
 DECISIONS = ("yes", "no", "maybe")
@@ -25,12 +25,12 @@ def load(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
     test_ids: set[str] = set()
     if src.options.get("test_ids"):
         test_ids = set(json.loads((repo / src.options["test_ids"]).read_text()))
-    records = read_json_document(src, repo, dict)
-    if isinstance(records, Rejected):
-        yield records
-        return
     file = rel(repo / src.path, repo)
-    for pmid, record in records.items():
+    for item in read_json_items(src, repo, dict):
+        if isinstance(item, Rejected):
+            yield item
+            continue
+        pmid, record = item
         try:
             if not isinstance(record, dict):
                 raise BadRecord("invalid_field", "record is not an object")

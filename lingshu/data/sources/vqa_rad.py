@@ -21,13 +21,13 @@ import json
 from dataclasses import replace
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from lingshu.config import SourceConfig
 from lingshu.data.schema import BadRecord, Rejected, Sample
 from lingshu.data.sources import register
 from lingshu.data.sources.common import (
-    file_image, finish, has_invalid_utf8, id_of, normalise_modality, qa_turns, read_json_document, rel, reject,
+    file_image, finish, has_invalid_utf8, id_of, normalise_modality, qa_turns, read_json_items, rel, reject,
     require, safe_join, text_field, unparseable,
 )
 from lingshu.eval.prompts import vqa, vqa_kind
@@ -51,12 +51,17 @@ def _modality_map(folder: Path) -> dict[str, str]:
     return labels
 
 
-def _samples(records: list[dict], src: SourceConfig, path: Path, repo: Path) -> Iterator[Sample | Rejected]:
+def _samples(records: Iterable[dict | Rejected], src: SourceConfig, path: Path, repo: Path) -> Iterator[Sample | Rejected]:
+    """A Sample or a Rejected per record; a Rejected from the reader (an unparseable rest of the file) passes on."""
     image_dir = path.parent / src.options.get("image_dir", "images")
     modality_from = src.options.get("modality_from")
     modalities = _modality_map(repo / modality_from) if modality_from else {}
     file = rel(path, repo)
     for index, record in enumerate(records):
+        if isinstance(record, Rejected):
+            yield record
+            continue
+        record = record if isinstance(record, dict) else {}
         record_id = f"row{index}"
         try:
             record_id = id_of(record, ("qid",), record_id)
@@ -139,11 +144,7 @@ def _with_captions(items: Iterator[Sample | Rejected], src: SourceConfig) -> Ite
 
 @register("vqa_rad_json", options=VQA_RAD_OPTIONS)
 def load_json(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
-    records = read_json_document(src, repo, list)
-    if isinstance(records, Rejected):
-        yield records
-        return
-    yield from _with_captions(_samples([r if isinstance(r, dict) else {} for r in records], src, repo / src.path, repo), src)
+    yield from _with_captions(_samples(read_json_items(src, repo, list), src, repo / src.path, repo), src)
 
 
 @register("vqa_rad_xml", options=VQA_RAD_OPTIONS)
