@@ -100,7 +100,7 @@ def test_a_truncated_source_keeps_the_records_before_and_rejects_the_rest_naming
     assert "reports.json" in rejected[0].id and "at character" in rejected[0].detail
 
 
-def test_a_repeated_pubmedqa_key_is_no_longer_silently_dropped(repo, tmp_path):
+def test_a_repeated_pubmedqa_key_is_no_longer_silently_dropped(tmp_path):
     record = {"QUESTION": "Does it work?", "CONTEXTS": ["A study."], "final_decision": "yes", "LONG_ANSWER": "Yes."}
     path = tmp_path / "pqal.json"
     path.write_text('{"1": %s, "2": %s, "1": %s}' % (json.dumps(record), json.dumps(record), json.dumps(record)))
