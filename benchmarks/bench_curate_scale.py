@@ -108,8 +108,11 @@ class Watcher(threading.Thread):
         if seen["kind"] == "other":  # a worker is first seen as a plain python process, then titled by its task
             seen["kind"] = kind_of(process, self.root)
         seen["peak_rss_mb"] = max(seen["peak_rss_mb"], now.get("VmHWM", 0.0))
+        title = _title(process)
+        if title.startswith("ray::") and not title.startswith("ray::IDLE"):
+            seen.setdefault("tasks", set()).add(title.split()[0][:60])
         if now.get("RssAnon", 0.0) > seen["peak_private_mb"]:
-            seen["peak_private_mb"], seen["peak_during"] = now["RssAnon"], _title(process)
+            seen["peak_private_mb"], seen["peak_during"] = now["RssAnon"], title
         self.peaks[process.pid] = seen
 
     def summary(self) -> dict:
@@ -121,6 +124,10 @@ class Watcher(threading.Thread):
             if peak["peak_private_mb"] >= kind["peak_private_mb"]:
                 kind["peak_private_mb"] = round(peak["peak_private_mb"], 1)
                 kind["peak_during"] = peak.get("peak_during", "")
+        for name, kind in by_kind.items():  # which tasks the biggest processes ran: where memory grows
+            peaks = sorted((p for p in self.peaks.values() if p["kind"] == name), key=lambda p: -p["peak_private_mb"])
+            kind["largest"] = [{"peak_private_mb": round(p["peak_private_mb"], 1), "peak_during": p.get("peak_during", "").strip()[:80],
+                                "tasks_seen": sorted(p.get("tasks", ()))} for p in peaks[:5]]
         return by_kind
 
 

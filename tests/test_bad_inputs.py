@@ -197,6 +197,25 @@ def test_a_misspelt_loader_option_is_named_before_anything_runs(curate_cfg, repo
         Curator(replace(curate_cfg, sources=[src], benchmarks=[], source_priority=[]), repo).run()
 
 
+@pytest.mark.parametrize("testset, message", [
+    (None, r"testset\.json does not exist"),
+    ('[{"image_name": "a.jpg", "modality": "CT"', r"testset\.json is not JSON"),
+    (b'["\xff"]', r"testset\.json is not JSON"),
+    ('{"image_name": "a.jpg"}', r"testset\.json holds a dict, not a list"),
+    ('[{"image_name": "a.jpg", "modality": "CT"}, {"modality": "MRI"}]', r"testset\.json entry 1 has no image_name"),
+])
+def test_a_broken_modality_label_file_is_named_before_anything_runs(curate_cfg, repo, tmp_path, testset, message):
+    folder = tmp_path / "mevf"
+    folder.mkdir()
+    (folder / "trainset.json").write_text('[{"image_name": "synpic1.jpg", "modality": "CT"}]')
+    if testset is not None:
+        (folder / "testset.json").write_bytes(testset if isinstance(testset, bytes) else testset.encode())
+    src = SourceConfig(name="vqa", format="vqa_rad_json", path="data/sources/vqa_rad/vqa_rad.json",
+                       group="medical_multimodal", licence="test", options={"modality_from": str(folder)})
+    with pytest.raises(ValueError, match=r"source 'vqa' \(format vqa_rad_json\): options\.modality_from: .*" + message):
+        Curator(replace(curate_cfg, sources=[src], benchmarks=[], source_priority=[]), repo).run()
+
+
 def test_an_empty_source_keeps_its_row_and_fails_the_conservation_check(curate_cfg, repo, tmp_path):
     from lingshu.checks.run import run_checks
     from lingshu.config import load_section

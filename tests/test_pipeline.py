@@ -206,6 +206,7 @@ def _seed_replicates_rerun_only_what_the_seed_reaches(clone) -> None:
     floor = json.loads((root / "metrics/noise_floor.json").read_text())
     assert floor["n_seeds"] == 2 and floor["checkpoints"]["base"]["vqa_rad"]["sd"] == 0  # one base model for all
     assert set(floor["checkpoints"]) == set(CHECKPOINTS) and "train_instruct" in floor["training"]
+    assert {"vqa_rad", "vqa_rad/real-blank"} <= set(floor["intervals"]["instruct"])  # its own CI over seeds and questions
     report = (root / "reports/ablations.md").read_text()
     assert "over 2 training seeds" in report and "CI over 2 training seeds and the questions" in report
     ablations = json.loads((root / "metrics/ablations.json").read_text())

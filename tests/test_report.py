@@ -354,3 +354,38 @@ def test_the_noise_floor_is_the_spread_of_each_column_over_seeds(tmp_path):
     assert "| instruct | " in (tmp_path / "reports/noise_floor.md").read_text()
     assert_png(written[-1])
     assert noise.to_metrics(floor)["instruct/vqa_rad/range"] == 10.0
+
+
+def test_the_noise_floor_gives_the_full_models_own_intervals_from_its_per_question_answers(tmp_path):
+    import json
+
+    from lingshu.eval.config import EvalConfig
+    from lingshu.report import noise
+    from lingshu.stats.replicates import seed_mean
+
+    questions = [f"q{i}" for i in range(40)]
+
+    def seed_files(real: list[float], blank: list[float]) -> dict[str, str]:
+        def lines(scores: list[float]) -> str:
+            return "\n".join(json.dumps({"id": q, "correct": bool(s)}) for q, s in zip(questions, scores))
+
+        suite = {"benchmarks": _suite(100 * sum(real) / 40, 100 * sum(blank) / 40), "groups": {}}
+        del suite["benchmarks"]["medqa"]
+        return {"metrics/eval/instruct.json": json.dumps(suite),
+                "eval/instruct/vqa_rad/metrics.json": json.dumps({"ids": questions}),
+                "eval/instruct/vqa_rad/predictions.jsonl": lines(real),
+                "eval/instruct/vqa_rad/blank_image/predictions.jsonl": lines(blank)}
+
+    rng = random.Random(3)
+    seeds = [([float(rng.random() < p) for _ in questions], [float(rng.random() < 0.3) for _ in questions])
+             for p in (0.7, 0.8, 0.75)]
+    reads = [lambda path, files=seed_files(*seed): files[path] for seed in seeds]
+    found = noise.intervals(reads, EvalConfig(), ["instruct"])["instruct"]
+    gap = seed_mean([{q: r - b for q, r, b in zip(questions, real, blank)} for real, blank in seeds])
+    assert set(found) == {"vqa_rad", "vqa_rad/real-blank"}
+    assert found["vqa_rad/real-blank"]["ci_low"] == pytest.approx(gap.ci_low) and found["vqa_rad/real-blank"]["n"] == 40
+    assert found["vqa_rad"]["mean"] == pytest.approx(100 * sum(sum(real) for real, _ in seeds) / 120)
+    assert found["vqa_rad/real-blank"]["excludes_zero"] == (gap.ci_low > 0)
+    floor = {"n_seeds": 3, "checkpoints": {}, "training": {}, "intervals": {"instruct": found}}
+    assert "| vqa_rad/real-blank | " in noise.to_markdown(floor)
+    assert noise.to_metrics(floor)["instruct/vqa_rad/real-blank/ci_high"] == pytest.approx(gap.ci_high)

@@ -32,7 +32,7 @@ from lingshu.config import build_section, flatten
 from lingshu.io import atomic_write_bytes, atomic_write_csv, atomic_write_json
 from lingshu.eval.controls import GAP_NAMES, gap_column
 from lingshu.report.collect import (GAP_GROUP, Reader, benchmark_groups, controlled_benchmarks, evaluated_ids,
-                                    image_gap_scores, question_scores, suite_scores, workspace)
+                                    scores_with_gaps, suite_scores, workspace)
 from lingshu.report.compare import Comparison, compare_seeded, compare_systems, to_markdown, to_metrics, to_rows
 from lingshu.report.experiments import Finished, read_text
 from lingshu.report.variants import Variant
@@ -99,11 +99,8 @@ def compare(systems: list[System], evaluation, resamples: int, seed: int) -> Com
     gaps = controlled_benchmarks(evaluation, systems[0].checkpoint, systems[0].replicates[0].read)
     groups = benchmark_groups(evaluation) | {gap_column(name, "blank_image"): GAP_GROUP for name in gaps}
 
-    def scores_of(system: System, replicate: Replicate) -> dict[str, dict[str, float]]:
-        return (question_scores(evaluation, system.checkpoint, ids, replicate.read)
-                | image_gap_scores(evaluation, system.checkpoint, ids, gaps, replicate.read))
-
-    per_seed = {s.name: [scores_of(s, r) for r in s.replicates] for s in systems}
+    per_seed = {s.name: [scores_with_gaps(evaluation, s.checkpoint, ids, gaps, r.read) for r in s.replicates]
+                for s in systems}
     if len(systems[0].replicates) == 1:
         return compare_systems(FULL, {name: reps[0] for name, reps in per_seed.items()}, groups, resamples, seed)
     return compare_seeded(FULL, {name: {b: [rep[b] for rep in reps] for b in reps[0]} for name, reps in per_seed.items()},

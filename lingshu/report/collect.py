@@ -90,3 +90,9 @@ def image_gap_scores(cfg: EvalConfig, checkpoint: str, ids: dict[str, list[str]]
         blank = item_scores(controlled, asked)
         out[gap_column(benchmark, control)] = {i: real[i] - blank[i] for i in asked}
     return out
+
+
+def scores_with_gaps(cfg: EvalConfig, checkpoint: str, ids: dict[str, list[str]], gaps: list[str],
+                     read: Reader) -> dict[str, dict[str, float]]:
+    """Column -> question id -> score: every benchmark's scores and, for the `gaps` benchmarks, real − blank."""
+    return question_scores(cfg, checkpoint, ids, read) | image_gap_scores(cfg, checkpoint, ids, gaps, read)

@@ -16,7 +16,8 @@ With --seeds N (default: params `report.seeds`), replicate k of every system rai
 `report.seed_params` key by k: the full model's replicates are experiments `full-seed<k>` (the whole
 pipeline), a variant's `<variant>-seed<k>`, which reuse the full model's cached stages of the same seed.
 Each delta's interval then counts seed variance and question sampling, and the noise floor (the full
-model's spread over seeds, per checkpoint and benchmark) is written to reports/noise_floor.md and
+model's spread over seeds, per checkpoint and benchmark, and its own mean with an interval over seeds and
+questions at the checkpoints the report compares) is written to reports/noise_floor.md and
 metrics/noise_floor.json, and the pipeline's `report` stage, which quotes it, is re-made (`dvc repro report`).
 Experiments already finished on the current commit are not run again, so an
 interrupted run continues where it stopped.
@@ -81,8 +82,10 @@ def _ablate(args: argparse.Namespace) -> int:
     if seeds > 1:
         train, rl = load_section("train", params), load_section("rl", params)
         files = {f"train_{s}": getattr(train, s).metrics_file for s in ("shallow", "deep", "instruct")}
-        floor = noise.measure([r.read for r in systems[0].replicates], load_section("eval", params).metrics_dir,
-                              list(report_cfg.checkpoints), files | {"rl": rl.metrics_file})
+        reads = [r.read for r in systems[0].replicates]
+        evaluation = load_section("eval", params)
+        floor = noise.measure(reads, evaluation.metrics_dir, list(report_cfg.checkpoints), files | {"rl": rl.metrics_file})
+        floor["intervals"] = noise.intervals(reads, evaluation, [report_cfg.baseline, *report_cfg.compare])
         written = noise.write(repo, floor)
         noise.log_run(floor, tracking, repo, written)
         print(noise.to_markdown(floor))

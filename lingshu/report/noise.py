@@ -5,6 +5,9 @@ order, RL sampling) moves benchmark scores by several points — more than many 
 after. `lingshu ablate --noise-floor N` (or `--seeds N`) retrains the full model N times and this module
 summarises, per checkpoint and benchmark (and group average, and real − blank image gap), the spread of
 the score across seeds: mean, SD, min, max, range. Training stages' held-out metrics get the same.
+For the checkpoints the reports compare, it also gives the full model's own mean with a 95% interval over
+seeds and questions (`seed_mean`, lingshu/stats/replicates.py), so "the answers depend on the image" is
+claimed only where the interval of a real − blank gap excludes 0.
 It is written to metrics/noise_floor.json and reports/noise_floor.md with a chart, logged to MLflow, and
 read by the single-seed reports to say which of their changes are below it.
 """
@@ -18,7 +21,8 @@ import numpy as np
 
 from lingshu.eval.controls import gap_column
 from lingshu.io import atomic_write_bytes, atomic_write_json
-from lingshu.stats.replicates import spread
+from lingshu.report.collect import controlled_benchmarks, evaluated_ids, scores_with_gaps
+from lingshu.stats.replicates import seed_mean, spread
 
 
 def _spread(values: list[float]) -> dict:
@@ -51,6 +55,53 @@ def measure(reads: list, metrics_dir: str, checkpoints: list[str], training_file
     return floor
 
 
+def intervals(reads: list, evaluation, checkpoints: list[str], level: float = 0.95) -> dict:
+    """Checkpoint -> column (each benchmark, each real − blank gap) -> the mean over the replicates (one Reader
+    each) with its interval over seeds and questions, read from the per-question predictions."""
+    out = {}
+    for checkpoint in checkpoints:
+        ids = evaluated_ids(evaluation, checkpoint, reads[0])
+        gaps = controlled_benchmarks(evaluation, checkpoint, reads[0])
+        per_seed = [scores_with_gaps(evaluation, checkpoint, ids, gaps, read) for read in reads]
+        out[checkpoint] = {column: _interval(seed_mean([seed[column] for seed in per_seed], level))
+                           for column in per_seed[0]}
+    return out
+
+
+def _interval(score) -> dict:
+    df = None if np.isnan(score.df) else float(score.df)  # no variance at all (every seed answered alike)
+    return {"mean": score.score, "ci_low": score.ci_low, "ci_high": score.ci_high, "df": df, "n": score.n,
+            "excludes_zero": bool(score.ci_low > 0 or score.ci_high < 0)}
+
+
+def intervals_markdown(floor: dict) -> list[str]:
+    """The full model's means with their intervals, a column per compared checkpoint (none before they were measured)."""
+    per_checkpoint = floor.get("intervals") or {}
+    if not per_checkpoint:
+        return []
+    checkpoints = list(per_checkpoint)
+    columns = list(dict.fromkeys(c for per in per_checkpoint.values() for c in per))
+    return (["", f"The full model's mean over the {floor['n_seeds']} seeds with a 95% interval over seeds and questions "
+             "(t, Satterthwaite df; lingshu/stats/replicates.py), in % (points for real − blank gaps); * where a "
+             "gap's interval excludes 0:", "", "| score | " + " | ".join(checkpoints) + " |",
+             "|---" + "|---:" * len(checkpoints) + "|"]
+            + [f"| {c} | " + " | ".join(interval_cell(c, per_checkpoint[k].get(c)) for k in checkpoints) + " |"
+               for c in columns])
+
+
+def interval_cell(column: str, value: dict | None) -> str:
+    """`mean [low, high]`, starred for a real − blank gap whose interval excludes 0 (the only columns where 0
+    means something: the answers do not depend on the image)."""
+    if value is None:
+        return ""
+    star = "*" if is_gap(column) and value["excludes_zero"] else ""
+    return f"{value['mean']:.1f} [{value['ci_low']:.1f}, {value['ci_high']:.1f}]{star}"
+
+
+def is_gap(column: str) -> bool:
+    return column.count("/") == 1 and not column.startswith("group/")
+
+
 def to_markdown(floor: dict) -> str:
     lines = ["# Noise floor",
              f"The full model retrained with {floor['n_seeds']} seeds (`report.seed_params` raised by 0..{floor['n_seeds'] - 1}; "
@@ -64,6 +115,7 @@ def to_markdown(floor: dict) -> str:
         cells = [f"{per[c]['mean']:.1f} ± {per[c]['sd']:.1f} [{per[c]['min']:.1f}, {per[c]['max']:.1f}]" if c in per else ""
                  for c in columns]
         lines.append(f"| {checkpoint} | " + " | ".join(cells) + " |")
+    lines += intervals_markdown(floor)
     if floor["training"]:
         lines += ["", "Held-out metrics of the training stages (fractions and nats, as in metrics/<stage>.json):", "",
                   "| stage | metric | mean ± SD [min, max] |", "|---|---|---:|"]
@@ -74,12 +126,15 @@ def to_markdown(floor: dict) -> str:
 
 
 def to_metrics(floor: dict) -> dict[str, float]:
-    """Flat names for DVC and MLflow: `<checkpoint>/<column>/sd|range|mean`, `training/<stage>/<key>/sd|range|mean`."""
+    """Flat names for DVC and MLflow: `<checkpoint>/<column>/sd|range|mean` (and `ci_low|ci_high` where the interval
+    was measured), `training/<stage>/<key>/sd|range|mean`."""
     out = {}
     for checkpoint, per in floor["checkpoints"].items():
         out |= {f"{checkpoint}/{c}/{k}": v[k] for c, v in per.items() for k in ("mean", "sd", "range")}
     for stage, per in floor["training"].items():
         out |= {f"training/{stage}/{key}/{k}": v[k] for key, v in per.items() for k in ("mean", "sd", "range")}
+    for checkpoint, per in (floor.get("intervals") or {}).items():
+        out |= {f"{checkpoint}/{c}/{k}": v[k] for c, v in per.items() for k in ("ci_low", "ci_high")}
     return out
 
 

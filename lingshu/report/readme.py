@@ -137,16 +137,22 @@ def ablations(repo: Path) -> str:
 
 
 def noise_floor(repo: Path) -> str:
-    """The full model's spread across training seeds, per benchmark at instruct and rl."""
+    """The full model's spread across training seeds, per benchmark at instruct and rl, and its intervals where measured."""
     m = _read(repo, "metrics/noise_floor.json")
     if m is None:
         return _missing("metrics/noise_floor.json", "run `lingshu ablate --noise-floor 3`")
     checkpoints = [c for c in ("instruct", "rl") if c in m["checkpoints"]]
     columns = list(m["checkpoints"][checkpoints[0]])
+    from lingshu.report.noise import interval_cell
+
+    measured = [c for c in checkpoints if c in m.get("intervals", {})]
     rows = [[c] + [f"{m['checkpoints'][k][c]['sd']:.1f} / {m['checkpoints'][k][c]['range']:.1f}" for k in checkpoints]
-            for c in columns]
-    return "\n".join([f"SD / range across {m['n_seeds']} training seeds, points:", ""]
-                     + _table(["score", *checkpoints], rows)
+            + [interval_cell(c, m["intervals"][k].get(c)) for k in measured] for c in columns]
+    headers = ["score", *[f"{k}: SD / range" for k in checkpoints], *[f"{k}: mean [95% CI]" for k in measured]]
+    what = (f"SD / range across {m['n_seeds']} training seeds, points; and the mean with its 95% interval over seeds and "
+            "questions (`*` where a real − blank gap's interval excludes 0):") if measured else \
+        f"SD / range across {m['n_seeds']} training seeds, points:"
+    return "\n".join([what, ""] + _table(headers, rows)
                      + ["", "Source: `metrics/noise_floor.json` (all checkpoints: `reports/noise_floor.md`)."])
 
 

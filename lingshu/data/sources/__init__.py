@@ -15,17 +15,22 @@ from lingshu.config import SourceConfig
 from lingshu.data.schema import Rejected, Sample
 
 Loader = Callable[[SourceConfig, Path], Iterator[Sample | Rejected]]
+Check = Callable[[SourceConfig, Path], None]  # raises ValueError when a file an option names is unusable
 LOADERS: dict[str, Loader] = {}
 OPTIONS: dict[str, frozenset[str]] = {}  # format -> the `options:` keys its loader reads
+CHECKS: dict[str, Check] = {}  # format -> what is checked before any record is read
 
 # Modules that register loaders; imported lazily so `import lingshu.data.sources` stays cheap.
 _MODULES = ("vqa_rad", "pubmedqa", "roco", "iu_xray", "dicom", "mcq_jsonl", "image_folder", "hf_dataset", "generated")
 
 
-def register(name: str, options: tuple[str, ...] = ()) -> Callable[[Loader], Loader]:
-    """Register a loader for `format: name`, with the `options:` keys it reads (any other key is an error)."""
+def register(name: str, options: tuple[str, ...] = (), check: Check | None = None) -> Callable[[Loader], Loader]:
+    """Register a loader for `format: name`, with the `options:` keys it reads (any other key is an error) and
+    an optional check of the files its options name (a broken one fails the run before any work, named)."""
     def wrap(fn: Loader) -> Loader:
         LOADERS[name], OPTIONS[name] = fn, frozenset(options)
+        if check is not None:
+            CHECKS[name] = check
         return fn
 
     return wrap
@@ -49,10 +54,15 @@ def check_options(src: SourceConfig) -> None:
 
 
 def check_source(src: SourceConfig, repo: Path) -> None:
-    """A missing path or an unknown option is a clear error naming the source."""
+    """A missing path, an unknown option or an unusable file an option names is a clear error naming the source."""
     check_options(src)
     if src.format != "hf_dataset" and not (repo / src.path).exists():
         raise FileNotFoundError(f"source {src.name!r}: path {src.path!r} does not exist (relative to {repo})")
+    if src.format in CHECKS:
+        try:
+            CHECKS[src.format](src, repo)
+        except ValueError as exc:
+            raise ValueError(f"source {src.name!r} (format {src.format}): {exc}") from None
 
 
 def load_source(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:

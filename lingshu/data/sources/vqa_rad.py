@@ -41,14 +41,36 @@ VQA_RAD_OPTIONS = ("image_dir", "modality_from", "captions")
 FIELDS = ("qid", "image_name", "question", "answer", "answer_type", "question_type", "phrase_type", "image_organ")
 
 
+MEVF_FILES = ("trainset.json", "testset.json")
+
+
 def _modality_map(folder: Path) -> dict[str, str]:
+    """Image name -> modality from the MEVF split files. They are configuration (`options.modality_from`), not
+    records: a missing or malformed one stops the source with an error naming the file and the entry."""
     labels: dict[str, str] = {}
-    for name in ("trainset.json", "testset.json"):
-        for record in json.loads((folder / name).read_text()):
-            modality = normalise_modality(record.get("modality"))
+    for name in MEVF_FILES:
+        path = folder / name
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ValueError(f"options.modality_from: {path} does not exist (the MEVF split folder holds "
+                             f"{' and '.join(MEVF_FILES)})") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"options.modality_from: {path} is not JSON: {exc}") from None
+        if not isinstance(entries, list):
+            raise ValueError(f"options.modality_from: {path} holds a {type(entries).__name__}, not a list of entries")
+        for position, entry in enumerate(entries):
+            if not isinstance(entry, dict) or not isinstance(entry.get("image_name"), str):
+                raise ValueError(f"options.modality_from: {path} entry {position} has no image_name string")
+            modality = normalise_modality(entry.get("modality"))
             if modality:
-                labels[record["image_name"]] = modality
+                labels[entry["image_name"]] = modality
     return labels
+
+
+def check_modality_files(src: SourceConfig, repo: Path) -> None:
+    if src.options.get("modality_from"):
+        _modality_map(repo / src.options["modality_from"])
 
 
 def _samples(records: Iterable[dict | Rejected], src: SourceConfig, path: Path, repo: Path) -> Iterator[Sample | Rejected]:
@@ -142,12 +164,12 @@ def _with_captions(items: Iterator[Sample | Rejected], src: SourceConfig) -> Ite
         yield from _captions(kept, src)
 
 
-@register("vqa_rad_json", options=VQA_RAD_OPTIONS)
+@register("vqa_rad_json", options=VQA_RAD_OPTIONS, check=check_modality_files)
 def load_json(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
     yield from _with_captions(_samples(read_json_items(src, repo, list), src, repo / src.path, repo), src)
 
 
-@register("vqa_rad_xml", options=VQA_RAD_OPTIONS)
+@register("vqa_rad_xml", options=VQA_RAD_OPTIONS, check=check_modality_files)
 def load_xml(src: SourceConfig, repo: Path) -> Iterator[Sample | Rejected]:
     path = repo / src.path
     try:
