@@ -1,6 +1,7 @@
 """What keeps curation's memory flat as the corpus grows, checked without Ray: the classifier's training
-sample on the driver is bounded and independent of batch order, and a shard written a chunk at a time is
-the same file, byte for byte, as one written at once."""
+sample on the driver is bounded and independent of batch order, a shard written a chunk at a time is
+the same file, byte for byte, as one written at once, and a read task remembers a bounded number of images
+without screening any record differently."""
 
 from __future__ import annotations
 
@@ -107,3 +108,32 @@ def test_a_shard_written_a_chunk_at_a_time_is_the_file_written_at_once(tmp_path)
     assert counts.labelled_by_classifier == sum(o % 3 == 0 for o in kept)
     assert counts.deid["email"] == sum(o % 2 for o in kept)
     assert counts.images == {f"{o:064x}" for o in kept}
+
+
+def test_a_screener_that_forgets_images_screens_every_record_the_same(repo, tmp_path):
+    from itertools import islice
+
+    from lingshu.config import load_section
+    from lingshu.data.screen import Screener
+    from lingshu.data.sources import load_source
+    from lingshu.data.store import ImageStore
+
+    cfg = load_section("curate", repo / "params.yaml")
+    src = next(s for s in cfg.sources if s.name == "vqa_rad")
+    records = [r for r in islice(load_source(src, repo), 400) if isinstance(r, Sample)]
+    refs = [r.images[0].ref for r in records]
+    assert any(refs.index(ref) < i - 2 for i, ref in enumerate(refs))  # an image asked about again, 2+ images later
+
+    def screen(remembered: int | None) -> list:
+        screener = Screener(cfg, ImageStore(tmp_path / f"store-{remembered}"))
+        if remembered is not None:
+            screener.check_image.remembered = remembered
+        out = []
+        for record in records:
+            found = screener.record(record)
+            assert len(screener.check_image.cache) <= (remembered or len(refs))
+            out.append((found.rejected and (found.rejected.reason, found.rejected.detail), found.images,
+                        found.text and found.text.signature))
+        return out
+
+    assert screen(2) == screen(None)

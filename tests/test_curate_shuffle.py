@@ -1,4 +1,4 @@
-"""Curation's group-bys shuffle with Ray Data's sort while the corpus is a few blocks and with its hash shuffle
+"""Curation's group-bys shuffle with Ray Data's sort while the corpus is a few blocks and with its task-based hash shuffle
 beyond (`lingshu.data.ray_runtime.choose_shuffle`): the choice changes how rows meet, never what is kept.
 Both runs are in this process, on a local Ray as the stage starts it."""
 
@@ -25,9 +25,9 @@ def test_the_shuffle_follows_the_block_count(curate_cfg, monkeypatch):
         dataset = ray.data.range(40, override_num_blocks=4).materialize()
         assert ray_runtime.choose_shuffle(dataset) == "sort_shuffle_pull_based"
         monkeypatch.setattr(ray_runtime, "SORT_SHUFFLE_MAX_BLOCKS", 3)
-        assert ray_runtime.choose_shuffle(dataset) == "hash_shuffle"
+        assert ray_runtime.choose_shuffle(dataset) == "shuffle_v2 (4 partitions)"
         derived = dataset.map_batches(lambda batch: batch)  # the group-bys read the context of what they group
-        assert derived.context.shuffle_strategy.value == "hash_shuffle"
+        assert derived.context.shuffle_strategy.value == "shuffle_v2"
 
 
 def _curate(cfg, repo, out) -> tuple[dict, dict, dict]:
@@ -54,7 +54,7 @@ def test_hash_and_sort_shuffles_keep_and_reject_the_same_records(curate_cfg, rep
     by_sort = _curate(cfg, repo, tmp_path / "sort")
     monkeypatch.setattr(ray_runtime, "SORT_SHUFFLE_MAX_BLOCKS", 0)
     by_hash = _curate(cfg, repo, tmp_path / "hash")
-    assert chosen == ["sort_shuffle_pull_based", "hash_shuffle"]
+    assert chosen[0] == "sort_shuffle_pull_based" and chosen[1].startswith("shuffle_v2")
     assert by_hash == by_sort
     tables, _, counts = by_sort
     assert counts["rejected"]["duplicate_image"] > 0 and counts["rejected"]["near_duplicate_text"] > 0

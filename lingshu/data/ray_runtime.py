@@ -5,10 +5,13 @@ of its own (bound to 127.0.0.1, its dashboard off unless asked, its session file
 never in the home folder) and stops it when it is done; with `RAY_ADDRESS` set it joins that cluster and
 leaves it running. A Ray that is already initialised in this process (a test's cluster) is used as it is.
 Its two group-bys shuffle with Ray Data's sort-based shuffle while the corpus is a few blocks, and with its
-hash shuffle beyond (`choose_shuffle`): the sort splits every block into one piece per block, and the driver
-keeps every piece's bookkeeping (and the pieces under 100 KB themselves), so its memory grows with the square
-of the block count; the hash shuffle's aggregators take the pieces instead, but start actor pools, which on
-a small corpus cost more than the whole group-by (benchmarks/README.md, "Curation at scale").
+task-based hash shuffle (`SHUFFLE_V2`) beyond (`choose_shuffle`): the sort splits every block into one piece
+per block, and the driver keeps every piece's bookkeeping (and the pieces under 100 KB themselves), so its
+memory grows with the square of the block count. The hash shuffle's map tasks split blocks by key hash into
+one partition per screened block, and one reduce task per partition groups it, so a task holds about one
+block's keys whatever the corpus; on 1M records it ran faster than the actor-based `HASH_SHUFFLE` and kept
+Ray's services flat, though the driver peaked higher (benchmarks/README.md, "Curation at scale"). A small
+corpus keeps the sort, as measured before.
 
 What every task reads (the benchmark index, the decisions, the classifier) travels as a `Broadcast`: put in
 the object store once and deserialised once per worker process, not once per task as a task's arguments are.
@@ -69,19 +72,27 @@ def configure_data_context() -> None:
 BLOCK_BYTES = 16 * 1024**2
 
 # Above this many blocks the group-bys use the hash shuffle. The sort-based shuffle makes blocks**2 pieces: on
-# 1M records (290 blocks) the driver peaked at 5.0 GB with it and at 0.5 GB with the hash shuffle; on 100k
+# 1M records (290 blocks) the driver peaked at 5.0 GB with it and at 0.5 GB with a hash shuffle; on 100k
 # records (32 blocks) at 0.4 GB with the sort (benchmarks/README.md, "Curation at scale").
 SORT_SHUFFLE_MAX_BLOCKS = 32
+MAP_BATCH_BYTES = 4 * BLOCK_BYTES  # what a hash-shuffle map task splits at once, into one piece per partition
 
 
 def choose_shuffle(dataset) -> str:
     """Set the shuffle of the group-bys that follow from `dataset` (materialized: its block count is known),
-    and return its name. The strategy decides how rows meet, never which rows share a group."""
+    and return what was chosen. The strategy decides how rows meet, never which rows share a group."""
     from ray.data.context import ShuffleStrategy
 
-    few = dataset.num_blocks() <= SORT_SHUFFLE_MAX_BLOCKS
-    dataset.context.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED if few else ShuffleStrategy.HASH_SHUFFLE
-    return dataset.context.shuffle_strategy.value
+    ctx = dataset.context
+    if dataset.num_blocks() <= SORT_SHUFFLE_MAX_BLOCKS:
+        ctx.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
+        return ctx.shuffle_strategy.value
+    ctx.shuffle_strategy = ShuffleStrategy.SHUFFLE_V2
+    ctx.default_hash_shuffle_parallelism = dataset.num_blocks()  # partitions: the group-bys name none
+    # a map task's input: Ray's default buffers 1 GiB of blocks; a block's worth would cut it into pieces under
+    # Ray's 100 KB inline limit, which the driver would hold (as with the sort)
+    ctx.shuffle_input_batch_bytes = MAP_BATCH_BYTES
+    return f"{ctx.shuffle_strategy.value} ({ctx.default_hash_shuffle_parallelism} partitions)"
 
 
 T = TypeVar("T")

@@ -10,7 +10,7 @@ store is content-addressed and its writes are atomic, so tasks putting the same 
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field, replace
 
 from lingshu.config import CurateConfig
@@ -29,30 +29,42 @@ def count_tokens(text: str) -> int:
     return len(_TOKEN.findall(text))
 
 
+# Distinct images an ImageChecker remembers (about 1.5 KB each). Records about the same image mostly follow
+# one another; one whose image was forgotten costs a second decode and gets the same result (inspection is
+# deterministic and the store content-addressed). Remembering every image made a read task's memory grow with
+# its source: 750 MB per task on the 1M-record scale corpus (benchmarks/README.md, "Curation at scale").
+REMEMBERED_IMAGES = 4096
+
+
 class ImageChecker:
-    """Inspects each distinct image once (cached by ref) and puts it in the content-addressed store (when there
-    is one: an audit only fingerprints)."""
+    """Inspects each image (once while it is among the last REMEMBERED_IMAGES seen) and puts it in the
+    content-addressed store (when there is one: an audit only fingerprints)."""
 
-    def __init__(self, cfg: CurateConfig, store: ImageStore | None):
-        self.cfg, self.store = cfg, store
-        self.cache: dict[str, ImageInfo | BadRecord] = {}
-        self.keys: dict[str, str] = {}
+    def __init__(self, cfg: CurateConfig, store: ImageStore | None, remembered: int = REMEMBERED_IMAGES):
+        self.cfg, self.store, self.remembered = cfg, store, remembered
+        self.cache: OrderedDict[str, tuple[ImageInfo | BadRecord, str | None]] = OrderedDict()
 
-    def __call__(self, image: ImageSource) -> ImageInfo:
-        result = self.cache.get(image.ref)
-        if result is None:
+    def inspect(self, image: ImageSource) -> tuple[ImageInfo, str | None]:
+        """The image's fingerprint and its store key (None without a store); BadRecord when it is unusable."""
+        entry = self.cache.get(image.ref)
+        if entry is None:
             try:
                 info, stored = inspect_image(image.read(), self.cfg.min_image_side, self.cfg.max_image_pixels,
                                              self.cfg.jpeg_draft)
-                if self.store is not None:
-                    self.keys[image.ref] = self.store.put(info.sha256, info.ext, stored)
-                result = info
+                entry = (info, None if self.store is None else self.store.put(info.sha256, info.ext, stored))
             except BadRecord as bad:
-                result = bad
-            self.cache[image.ref] = result
-        if isinstance(result, BadRecord):
-            raise result
-        return result
+                entry = (bad, None)
+            self.cache[image.ref] = entry
+            if len(self.cache) > self.remembered:
+                self.cache.popitem(last=False)
+        else:
+            self.cache.move_to_end(image.ref)
+        if isinstance(entry[0], BadRecord):
+            raise entry[0]
+        return entry
+
+    def __call__(self, image: ImageSource) -> ImageInfo:
+        return self.inspect(image)[0]
 
 
 @dataclass
@@ -110,13 +122,12 @@ class Screener:
             if n > self.cfg.caption_max_tokens:
                 return Screened(Rejected.of(sample, "caption_too_long", f"{n} tokens > {self.cfg.caption_max_tokens}",
                                             "length"))
-        infos = []
         for image in sample.images:
             try:
-                infos.append(self.check_image(image))
+                info, key = self.check_image.inspect(image)
             except BadRecord as bad:
                 return Screened(Rejected.of(sample, bad.reason, f"{image.ref}: {bad.detail}", "image"))
-        screened.images = [(self.check_image.keys[image.ref], info) for image, info in zip(sample.images, infos)]
+            screened.images.append((key, info))
         if sample.split == "train":
             overlap = view.overlap_text()
             screened.overlap = self.hasher.sketch(overlap)
