@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lingshu.eval.controls import gap_column
+from lingshu.eval.controls import GAP_NAMES, gap_column
 from lingshu.io import atomic_write_bytes, atomic_write_json
 from lingshu.report.collect import controlled_benchmarks, evaluated_ids, scores_with_gaps
 from lingshu.stats.replicates import seed_mean, spread
@@ -94,12 +94,14 @@ def interval_cell(column: str, value: dict | None) -> str:
     means something: the answers do not depend on the image)."""
     if value is None:
         return ""
-    star = "*" if is_gap(column) and value["excludes_zero"] else ""
+    star = "*" if is_gap_column(column) and value["excludes_zero"] else ""
     return f"{value['mean']:.1f} [{value['ci_low']:.1f}, {value['ci_high']:.1f}]{star}"
 
 
-def is_gap(column: str) -> bool:
-    return column.count("/") == 1 and not column.startswith("group/")
+def is_gap_column(column: str) -> bool:
+    """Whether a column is one `gap_column` names (a real − control difference)."""
+    return column.rpartition("/")[2] in GAP_NAMES.values()
+
 
 
 def to_markdown(floor: dict) -> str:
