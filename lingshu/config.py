@@ -103,8 +103,10 @@ class CurateConfig:
     decontaminate: str = doc("drop", "drop: remove training samples overlapping a benchmark test split; report: keep and count them.")
     decontam_threshold: float = doc(0.9, "Estimated Jaccard similarity above which a question matches a benchmark question.")
     deidentify: bool = doc(True, "Replace names, dates, record numbers, phone numbers and e-mails in free text.")
-    rows_per_file: int = doc(50_000, "Rows per Parquet shard of the curated and rejected tables "
-                                     "(<group>/part-<source rank>-<chunk>.parquet); a shard never mixes sources.")
+    rows_per_file: int = doc(10_000, "Rows per Parquet shard of the curated and rejected tables "
+                                     "(<group>/part-<source rank>-<chunk>.parquet); a shard never mixes sources. A "
+                                     "writer holds its shards' rows (a few shards when they share a shuffle "
+                                     "partition), so this bounds the writers' memory.")
     ray: RayConfig = field(default_factory=RayConfig,
                            metadata={"help": "Where and how wide curation runs on Ray (never what it keeps)."})
     modality: ModalityConfig = field(

@@ -1,7 +1,7 @@
 """What keeps curation's memory flat as the corpus grows, checked without Ray: the classifier's training
 sample on the driver is bounded and independent of batch order, a shard written a chunk at a time is
-the same file, byte for byte, as one written at once, and a read task remembers a bounded number of images
-without screening any record differently."""
+the same file, byte for byte, as one written at once, a read task remembers a bounded number of images
+without screening any record differently, and a VQA-RAD source is walked without holding its questions."""
 
 from __future__ import annotations
 
@@ -137,3 +137,53 @@ def test_a_screener_that_forgets_images_screens_every_record_the_same(repo, tmp_
         return out
 
     assert screen(2) == screen(None)
+
+
+def _held_while_walking(src, repo, first: int, last: int) -> int:
+    """Bytes allocated (tracemalloc) between the source's `first` and `last` records, the generator still
+    running and the records themselves dropped: what the loader keeps per record."""
+    import gc
+    import tracemalloc
+    from itertools import islice
+
+    from lingshu.data.sources import load_source
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        records = load_source(src, repo)
+        for _ in islice(records, first):
+            pass
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in islice(records, last - first):
+            pass
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_walking_a_vqa_rad_source_holds_no_question_unless_it_captions_images(tmp_path):
+    """Each read task walks its source's whole stream. Without `options.captions` nothing per question may stay
+    behind (a million questions were 400 MB per read task); with it, what stays is per image."""
+    import json
+
+    from PIL import Image
+
+    from lingshu.config import SourceConfig
+
+    (tmp_path / "images").mkdir()
+    for i in range(4):
+        Image.new("L", (64, 64), 40 * i).save(tmp_path / "images" / f"img{i}.png")
+    questions = [{"qid": q, "image_name": f"img{q % 4}.png", "question": f"Is finding number {q} present here?",
+                  "answer": "yes", "answer_type": "CLOSED", "question_type": "PRES", "phrase_type": "freeform",
+                  "image_organ": "CHEST"} for q in range(3000)]
+    (tmp_path / "vqa.json").write_text(json.dumps(questions))
+
+    def source(captions: bool) -> SourceConfig:
+        return SourceConfig(name="vqa", format="vqa_rad_json", path=str(tmp_path / "vqa.json"), group="medical_multimodal",
+                            licence="test", options={"image_dir": "images", "captions": captions})
+
+    per_question = [_held_while_walking(source(captions), tmp_path, 500, 2500) / 2000 for captions in (False, True)]
+    assert per_question[0] < 100, per_question  # it was about 2.5 KB per question
+    assert per_question[1] < 300, per_question  # the qid each caption names (`from_qids`)

@@ -18,7 +18,7 @@ question uses the image, so held-out captions are images never trained on.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -126,42 +126,60 @@ def metadata_caption(modality: str | None, organ: str | None, plane: str | None)
     return f"MedPix teaching-case image: {what}{where}{how}."
 
 
-def _captions(samples: list[Sample], src: SourceConfig) -> Iterator[Sample | Rejected]:
-    """One metadata caption per distinct image among the loaded VQA samples."""
-    by_image: dict[str, list[Sample]] = {}
-    for sample in samples:
-        by_image.setdefault(sample.meta["image"], []).append(sample)
-    for name, group in sorted(by_image.items()):
-        first = group[0]
-        planes = [PLANES[s.meta["answer"].lower()] for s in group if s.meta.get("question_type") == "PLANE"
-                  and s.meta.get("answer", "").lower() in PLANES]
-        plane = max(sorted(set(planes)), key=planes.count) if planes else None
-        yield finish(Sample(
-            id=f"{src.name}:caption:{name}",
-            source=src.name,
-            group="medical_caption",
-            task="caption",
-            conversations=qa_turns(CAPTION_PROMPT, metadata_caption(first.modality, first.body_part, plane), 1),
-            images=[first.images[0]],
-            modality=first.modality,
-            modality_source=first.modality_source,
-            body_part=first.body_part,
-            licence=src.licence,
-            split="test" if any(s.split == "test" for s in group) else "train",
-            provenance_file=first.provenance_file,
-            provenance_record=f"image={name}",
-            meta={"image": name, "from_qids": ",".join(s.meta["qid"] for s in group)},
-        ))
+@dataclass
+class _ImageFacts:
+    """What one image's caption is written from, gathered over the questions about it (not the samples: a
+    source of a million questions must not be held to caption its images)."""
+
+    first: Sample  # the image's first question, without its conversation and meta
+    planes: list[str] = field(default_factory=list)
+    qids: list[str] = field(default_factory=list)
+    test: bool = False
+
+    def add(self, sample: Sample) -> None:
+        meta = sample.meta
+        if meta.get("question_type") == "PLANE" and meta.get("answer", "").lower() in PLANES:
+            self.planes.append(PLANES[meta["answer"].lower()])
+        self.qids.append(meta["qid"])
+        self.test = self.test or sample.split == "test"
+
+
+def _caption(name: str, facts: _ImageFacts, src: SourceConfig) -> Sample | Rejected:
+    first, planes = facts.first, facts.planes
+    plane = max(sorted(set(planes)), key=planes.count) if planes else None
+    return finish(Sample(
+        id=f"{src.name}:caption:{name}",
+        source=src.name,
+        group="medical_caption",
+        task="caption",
+        conversations=qa_turns(CAPTION_PROMPT, metadata_caption(first.modality, first.body_part, plane), 1),
+        images=[first.images[0]],
+        modality=first.modality,
+        modality_source=first.modality_source,
+        body_part=first.body_part,
+        licence=src.licence,
+        split="test" if facts.test else "train",
+        provenance_file=first.provenance_file,
+        provenance_record=f"image={name}",
+        meta={"image": name, "from_qids": ",".join(facts.qids)},
+    ))
 
 
 def _with_captions(items: Iterator[Sample | Rejected], src: SourceConfig) -> Iterator[Sample | Rejected]:
-    kept: list[Sample] = []
+    """The loaded records, then (with `options.captions`) one metadata caption per distinct image among them."""
+    if not src.options.get("captions"):
+        yield from items
+        return
+    by_image: dict[str, _ImageFacts] = {}
     for item in items:
         if isinstance(item, Sample):  # a copy: curation replaces the image sources with store keys
-            kept.append(replace(item, images=list(item.images), meta=dict(item.meta)))
+            name = item.meta["image"]
+            if name not in by_image:
+                by_image[name] = _ImageFacts(replace(item, images=item.images[:1], conversations=[], meta={}))
+            by_image[name].add(item)
         yield item
-    if src.options.get("captions"):
-        yield from _captions(kept, src)
+    for name, facts in sorted(by_image.items()):
+        yield _caption(name, facts, src)
 
 
 @register("vqa_rad_json", options=VQA_RAD_OPTIONS, check=check_modality_files)
