@@ -98,6 +98,8 @@ IMAGES = [  # the smallest VQA-RAD files, so requests carrying them stay small
     CuratedImage("synpic38069.jpg", "roco", "ultrasound", "liver", "lateral", "lateral", caption="Liver ultrasound."),
     CuratedImage("synpic39240.jpg", "roco", "x-ray", "spine", None, None),
 ]
+NAMED = {kind: {display(kind, getattr(i, kind)) for i in IMAGES if getattr(i, kind)}
+         for kind in ("modality", "body_part", "plane")}  # what a question may name, per label type
 MCQS = [Mcq("pubmedqa:1", "yes"), Mcq("pubmedqa:2", "yes"), Mcq("pubmedqa:3", "no"), Mcq("pubmedqa:4", "yes"),
         Mcq("pubmedqa:5", "maybe", split="test"), Mcq("pubmedqa:6", "perhaps")]
 
@@ -168,22 +170,29 @@ def options_of(question: str) -> dict[str, str]:
     return dict(re.findall(r"^([A-Z])\. (.*)$", block, re.MULTILINE))
 
 
+def _pattern(template: str) -> str:
+    """A vqa.yaml wording as a regex: each name field a group, an `a_` field the name after "a" or "an"."""
+    pattern = re.escape(template)
+    for name in ("value", "first", "second"):
+        pattern = pattern.replace(re.escape("{a_" + name + "}"), "an? (.+)").replace(re.escape("{" + name + "}"), "(.+)")
+    return pattern + "\n"
+
+
 def asked_kind(question: str) -> tuple[str, str, str | list[str] | None]:
-    """(label type, form, value(s) named by a yes/no or either-or question) from the vqa.yaml wordings."""
+    """(label type, form, value(s) named by a yes/no or either-or question) from the vqa.yaml wordings. Several
+    label types share a wording ("Is this an MRI image?", "Is this an axial image?"): the names it asks tell them
+    apart."""
     text = question.replace("<image>", "")
     for kind in ("modality", "body_part", "plane"):
         for form in ("open", "choice"):
             if any(text.startswith(t) or f"Question: {t}\n" in text for t in VQA_TEMPLATES[kind][form]):
                 return kind, form, None
-        for template in VQA_TEMPLATES[kind]["either"]:  # before yes/no: "Was {value} used" would match "Was X or Y used"
-            pattern = re.escape(template).replace(re.escape("{first}"), "(.+)").replace(re.escape("{second}"), "(.+)")
-            match = re.match(pattern + "\n", text)
-            if match:
-                return kind, "either", [match.group(1), match.group(2)]
-        for template in VQA_TEMPLATES[kind]["yes_no"]:
-            match = re.match(re.escape(template).replace(re.escape("{value}"), "(.+)") + "\n", text)
-            if match:
-                return kind, "yes_no", match.group(1)
+    for kind in ("modality", "body_part", "plane"):
+        for form in ("either", "yes_no"):  # either first: "Was {value} used" would match "Was X or Y used"
+            for template in VQA_TEMPLATES[kind][form]:
+                match = re.match(_pattern(template), text)
+                if match and set(match.groups()) <= NAMED[kind]:
+                    return kind, form, list(match.groups()) if form == "either" else match.group(1)
     raise AssertionError(f"no vqa.yaml template matches {question!r}")
 
 
@@ -330,6 +339,17 @@ def test_self_instruct_vqa_accepts_valid_replies_as_mcq_whose_letter_is_the_answ
     assert reasons == {"synpic47783.jpg": "malformed_json", "synpic33378.jpg": "image_caption_disagree",
                        "synpic38069.jpg": "llm_error"}
     assert ledger.conserved() and ledger.attempts == len(asked)
+
+
+@pytest.mark.parametrize("name, said", [
+    ("MRI", "an MRI"), ("CT", "a CT"), ("X-ray", "an X-ray"), ("PA", "a PA"), ("AP", "an AP"), ("ultrasound", "an ultrasound"),
+    ("axial", "an axial"), ("coronal", "a coronal"), ("lateral", "a lateral"), ("T2-weighted MRI", "a T2-weighted MRI"),
+])
+def test_a_template_names_a_label_with_the_article_it_is_read_with(name, said):
+    from lingshu.synth.templates import Templates
+
+    assert Templates.fill("Is this {a_value} image?", value=name) == f"Is this {said} image?"
+    assert Templates.fill("Is this {a_first} or {a_second}?", first=name, second="CT") == f"Is this {said} or a CT?"
 
 
 # --- long captions: the checks between steps ---------------------------------------------------------------------

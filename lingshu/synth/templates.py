@@ -23,7 +23,22 @@ PROMPT_FIELDS = {
     "cot_judge": {"question", "gold", "reasoning"},
 }
 LABEL_TYPES = ("modality", "body_part", "plane", "presence")
-FORMS = {"open": {"value"}, "choice": {"value"}, "yes_no": {"value"}, "either": {"first", "second"}}  # form -> fields
+# form -> fields; a_<field> is the name with its indefinite article ("an MRI", "a CT", "an axial")
+FORMS = {"open": {"value"}, "choice": {"value"}, "yes_no": {"value", "a_value"},
+         "either": {"first", "second", "a_first", "a_second"}}
+VOWEL_SOUNDS = frozenset("aeiou")
+LETTERS_NAMED_WITH_A_VOWEL = frozenset("AEFHILMNORSX")  # "an MRI", "an X-ray", "an AP view"; but "a CT", "a PA"
+
+
+def with_article(name: str) -> str:
+    """`name` after "a" or "an", chosen by how it is read: an initialism ("MRI", "X-ray") by its first letter's
+    name, a word by its first letter."""
+    head = name.split("-")[0].split(" ")[0]
+    if len(head) > 1 and head.isupper() or len(head) == 1:
+        article = "an" if head[:1].upper() in LETTERS_NAMED_WITH_A_VOWEL else "a"
+    else:
+        article = "an" if head[:1].lower() in VOWEL_SOUNDS else "a"
+    return f"{article} {name}"
 
 
 class TemplateError(ValueError):
@@ -44,6 +59,11 @@ class Templates:
     def name(self, kind: str, value: str) -> str:
         """Display name of a label ("ct" -> "CT"); unknown values are shown as they are."""
         return self.names.get(kind, {}).get(value, value)
+
+    @staticmethod
+    def fill(template: str, **names: str) -> str:
+        """A VQA template with its label names, each also as `a_<field>` (the name with its article)."""
+        return template.format(**names, **{f"a_{field}": with_article(name) for field, name in names.items()})
 
     def checklist(self, modality: str | None) -> list[str]:
         return self.checklists.get(modality or "", self.checklists["default"])

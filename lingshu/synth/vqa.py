@@ -31,6 +31,10 @@ def _lettered(rng, right: str, wrong: list[str]) -> tuple[dict[str, str], str]:
     return lettered, next(k for k, v in lettered.items() if v == right)
 
 
+def _yes_no(ws: Workspace, forms: dict[str, list[str]], named: str, rng) -> str:
+    return YES_NO.format(question=ws.templates.fill(rng.choice(forms["yes_no"]), value=named))
+
+
 def _candidates(ws: Workspace, item: ImageFacts, space: dict, rng) -> list[dict]:
     """Every template question this image's labels allow: (label type, form, question, answer, verification)."""
     out = []
@@ -46,15 +50,15 @@ def _candidates(ws: Workspace, item: ImageFacts, space: dict, rng) -> list[dict]
             out.append({"label": kind, "form": "choice", "value": value, "answer": letter, "options": options,
                         "question": multiple_choice(rng.choice(forms["choice"]), options)})
         for asked in wrong or [None]:  # a "no" per distractor, and as many "yes": the answer is never the prior
-            out.append({"label": kind, "form": "yes_no", "value": value, "answer": "yes",
-                        "question": YES_NO.format(question=rng.choice(forms["yes_no"]).format(value=name))})
+            out.append({"label": kind, "form": "yes_no", "value": value, "answer": "yes", "question": _yes_no(ws, forms, name, rng)})
             if asked is not None:
                 out.append({"label": kind, "form": "yes_no", "value": value, "answer": "no", "asked": asked,
-                            "question": YES_NO.format(question=rng.choice(forms["yes_no"]).format(value=asked))})
+                            "question": _yes_no(ws, forms, asked, rng)})
         if wrong:
             pair = rng.sample([name, wrong[0]], 2)
             out.append({"label": kind, "form": "either", "value": value, "answer": name, "asked": pair,
-                        "question": vqa(rng.choice(forms["either"]).format(first=pair[0], second=pair[1]), "closed")})
+                        "question": vqa(ws.templates.fill(rng.choice(forms["either"]), first=pair[0], second=pair[1]),
+                                        "closed")})
     return out
 
 
