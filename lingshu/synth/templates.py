@@ -34,7 +34,7 @@ def with_article(name: str) -> str:
     """`name` after "a" or "an", chosen by how it is read: an initialism ("MRI", "X-ray") by its first letter's
     name, a word by its first letter."""
     head = name.split("-")[0].split(" ")[0]
-    if len(head) > 1 and head.isupper() or len(head) == 1:
+    if len(head) == 1 or head.isupper():  # an initialism, or a letter read by its name
         article = "an" if head[:1].upper() in LETTERS_NAMED_WITH_A_VOWEL else "a"
     else:
         article = "an" if head[:1].lower() in VOWEL_SOUNDS else "a"

@@ -50,7 +50,8 @@ def _candidates(ws: Workspace, item: ImageFacts, space: dict, rng) -> list[dict]
             out.append({"label": kind, "form": "choice", "value": value, "answer": letter, "options": options,
                         "question": multiple_choice(rng.choice(forms["choice"]), options)})
         for asked in wrong or [None]:  # a "no" per distractor, and as many "yes": the answer is never the prior
-            out.append({"label": kind, "form": "yes_no", "value": value, "answer": "yes", "question": _yes_no(ws, forms, name, rng)})
+            out.append({"label": kind, "form": "yes_no", "value": value, "answer": "yes",
+                        "question": _yes_no(ws, forms, name, rng)})
             if asked is not None:
                 out.append({"label": kind, "form": "yes_no", "value": value, "answer": "no", "asked": asked,
                             "question": _yes_no(ws, forms, asked, rng)})
