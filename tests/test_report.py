@@ -356,6 +356,28 @@ def test_the_noise_floor_is_the_spread_of_each_column_over_seeds(tmp_path):
     assert noise.to_metrics(floor)["instruct/vqa_rad/range"] == 10.0
 
 
+def test_a_floor_over_more_seeds_of_the_same_recipe_is_kept_and_any_other_is_replaced():
+    import json
+
+    from lingshu.report import noise
+
+    suites = [{"benchmarks": _suite(score, 30.0), "groups": {}} for score in (50.0, 40.0, 45.0, 35.0)]
+    files = {"metrics/eval/instruct.json": suites,
+             "metrics/train_instruct.json": [{"vqa/accuracy": a} for a in (0.3, 0.4, 0.5, 0.6)]}
+
+    def floor_of(seeds: int, files=files) -> dict:
+        reads = [lambda path, k=k: json.dumps(files[path][k]) for k in range(seeds)]
+        return noise.measure(reads, "metrics/eval", ["instruct"], {"train_instruct": "metrics/train_instruct.json"})
+
+    four, three = floor_of(4), floor_of(3)
+    assert noise.extends(four, three)
+    assert not noise.extends(three, three) and not noise.extends(three, four) and not noise.extends(None, three)
+    retrained = {**files, "metrics/train_instruct.json": [{"vqa/accuracy": a} for a in (0.3, 0.4, 0.45, 0.6)]}
+    assert not noise.extends(four, floor_of(3, retrained))  # one held-out metric moved: another recipe or machine
+    other_recipe = {**files, "metrics/eval/instruct.json": suites[1:]}
+    assert not noise.extends(floor_of(3, other_recipe), floor_of(2))
+
+
 def test_the_noise_floor_gives_the_full_models_own_intervals_from_its_per_question_answers(tmp_path):
     import json
 

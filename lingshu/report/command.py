@@ -18,7 +18,8 @@ pipeline), a variant's `<variant>-seed<k>`, which reuse the full model's cached 
 Each delta's interval then counts seed variance and question sampling, and the noise floor (the full
 model's spread over seeds, per checkpoint and benchmark, and its own mean with an interval over seeds and
 questions at the checkpoints the report compares) is written to reports/noise_floor.md and
-metrics/noise_floor.json, and the pipeline's `report` stage, which quotes it, is re-made (`dvc repro report`).
+metrics/noise_floor.json, and the pipeline's `report` stage, which quotes it, is re-made (`dvc repro report`);
+a committed floor over more seeds whose first N scored exactly what these did is kept instead.
 Experiments already finished on the current commit are not run again, so an
 interrupted run continues where it stopped.
 """
@@ -26,6 +27,7 @@ interrupted run continues where it stopped.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 
@@ -85,14 +87,20 @@ def _ablate(args: argparse.Namespace) -> int:
         reads = [r.read for r in systems[0].replicates]
         evaluation = load_section("eval", params)
         floor = noise.measure(reads, evaluation.metrics_dir, list(report_cfg.checkpoints), files | {"rl": rl.metrics_file})
-        floor["intervals"] = noise.intervals(reads, evaluation, [report_cfg.baseline, *report_cfg.compare])
-        written = noise.write(repo, floor)
-        noise.log_run(floor, tracking, repo, written)
-        print(noise.to_markdown(floor))
+        committed = repo / noise.OUTPUTS["metrics"]
+        previous = json.loads(committed.read_text()) if committed.exists() and not args.noise_floor else None
+        if noise.extends(previous, floor):
+            print(f"kept {committed.relative_to(repo)}: the same recipe over {previous['n_seeds']} seeds, "
+                  f"whose first {floor['n_seeds']} scored exactly what these did")
+            floor = previous
+            noise.log_run(floor, tracking, repo, [repo / noise.OUTPUTS[k] for k in ("metrics", "summary", "chart")])
+        else:
+            floor["intervals"] = noise.intervals(reads, evaluation, [report_cfg.baseline, *report_cfg.compare])
+            written = noise.write(repo, floor)
+            noise.log_run(floor, tracking, repo, written)
+            print(noise.to_markdown(floor))
         dvc(repo, "repro", "report")  # the pipeline report quotes the noise floor: re-make it (a dvc.yaml dep)
     elif (repo / noise.OUTPUTS["metrics"]).exists():
-        import json
-
         floor = json.loads((repo / noise.OUTPUTS["metrics"]).read_text())
     if args.noise_floor:
         return 0

@@ -9,7 +9,8 @@ For the checkpoints the reports compare, it also gives the full model's own mean
 seeds and questions (`seed_mean`, lingshu/stats/replicates.py), so "the answers depend on the image" is
 claimed only where the interval of a real − blank gap excludes 0.
 It is written to metrics/noise_floor.json and reports/noise_floor.md with a chart, logged to MLflow, and
-read by the single-seed reports to say which of their changes are below it.
+read by the single-seed reports to say which of their changes are below it. An ablation over fewer seeds
+keeps a committed floor over more seeds of the same recipe (`extends`) rather than shrinking it.
 """
 
 from __future__ import annotations
@@ -168,6 +169,21 @@ def chart(floor: dict, path: Path) -> Path:
 
 OUTPUTS = {"metrics": "metrics/noise_floor.json", "summary": "reports/noise_floor.md",
            "chart": "plots/noise_floor/seeds.png"}
+
+
+def _per_seed_scores(floor: dict) -> dict[tuple[str, str, str], list[float]]:
+    return {(part, where, column): spread_of["scores"] for part in ("checkpoints", "training")
+            for where, columns in floor.get(part, {}).items() for column, spread_of in columns.items()}
+
+
+def extends(committed: dict | None, measured: dict) -> bool:
+    """Whether `committed` is the same recipe's floor over more seeds than `measured`: its first seeds scored
+    exactly what `measured` did on every column (same code, data and machine give byte-identical runs), so
+    it is the better measurement. Any difference (another recipe, another machine) makes it stale."""
+    if not committed or committed.get("n_seeds", 0) <= measured["n_seeds"]:
+        return False
+    old, new = _per_seed_scores(committed), _per_seed_scores(measured)
+    return bool(new) and all(key in old and old[key][:len(scores)] == scores for key, scores in new.items())
 
 
 def write(repo: Path, floor: dict) -> list[Path]:
