@@ -165,6 +165,8 @@ def demo_time(repo: Path) -> str:
     before, after = m["before"], m["after"]
     rows = [[stage, f"{before['stages_s'].get(stage, 0):.0f}", f"{after['stages_s'][stage]:.0f}"]
             for stage in after["stages_s"] if stage.startswith(("train_", "rl", "curate"))]
+    evaluations = [sum(s for stage, s in run["stages_s"].items() if stage.startswith("evaluate@")) for run in (before, after)]
+    rows.append(["evaluate (every checkpoint)", *(f"{s:.0f}" for s in evaluations)])
     rows.append(["**make demo**", f"**{before['total_s']:.0f}**", f"**{after['total_s']:.0f}**"])
     return "\n".join([f"Measured {m['measured']} on {m['machine']['cpu']} ({m['machine']['cores']} cores), the two "
                        f"commits one after the other in fresh clones: `make demo` took {after['total_s'] / 60:.0f} minutes, "
