@@ -42,7 +42,7 @@ def measure(rows: int, rows_per_block: int, temp_dir: str) -> dict:
         for _ in stream:
             peak = max(peak, rss_mb())
         return {"rows": rows, "rows_per_block": rows_per_block, "blocks": blocks, "driver_start_mb": start,
-                "driver_growth_mb": peak - start, "bytes_per_block": (peak - start) * 2**20 / (blocks - 1)}
+                "driver_growth_mb": peak - start, "bytes_per_block": (peak - start) * 2**20 / max(blocks - 1, 1)}
     finally:
         ray.shutdown()
 

@@ -27,7 +27,6 @@ interrupted run continues where it stopped.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 
@@ -80,28 +79,25 @@ def _ablate(args: argparse.Namespace) -> int:
         run_planned(repo, plan(variants, seeds, lambda k: seed_flags(params, list(report_cfg.seed_params), k)),
                     tracking_uri(tracking, repo), args.jobs)
     systems = systems_of(repo, variants, finished(repo), seeds)
-    floor = None
+    floor = noise.committed(repo)
     if seeds > 1:
         train, rl = load_section("train", params), load_section("rl", params)
         files = {f"train_{s}": getattr(train, s).metrics_file for s in ("shallow", "deep", "instruct")}
         reads = [r.read for r in systems[0].replicates]
         evaluation = load_section("eval", params)
-        floor = noise.measure(reads, evaluation.metrics_dir, list(report_cfg.checkpoints), files | {"rl": rl.metrics_file})
-        committed = repo / noise.OUTPUTS["metrics"]
-        previous = json.loads(committed.read_text()) if committed.exists() and not args.noise_floor else None
-        if noise.extends(previous, floor):
-            print(f"kept {committed.relative_to(repo)}: the same recipe over {previous['n_seeds']} seeds, "
-                  f"whose first {floor['n_seeds']} scored exactly what these did")
-            floor = previous
-            noise.log_run(floor, tracking, repo, [repo / noise.OUTPUTS[k] for k in ("metrics", "summary", "chart")])
+        previous = None if args.noise_floor else floor
+        measured = noise.measure(reads, evaluation.metrics_dir, list(report_cfg.checkpoints),
+                                 files | {"rl": rl.metrics_file})
+        if noise.extends(previous, measured):
+            print(f"kept {noise.OUTPUTS['metrics']}: the same recipe over {previous['n_seeds']} seeds, "
+                  f"whose first {measured['n_seeds']} scored exactly what these did")
         else:
+            floor = measured
             floor["intervals"] = noise.intervals(reads, evaluation, [report_cfg.baseline, *report_cfg.compare])
-            written = noise.write(repo, floor)
-            noise.log_run(floor, tracking, repo, written)
+            noise.write(repo, floor)
             print(noise.to_markdown(floor))
+        noise.log_run(floor, tracking, repo, noise.written_files(repo))
         dvc(repo, "repro", "report")  # the pipeline report quotes the noise floor: re-make it (a dvc.yaml dep)
-    elif (repo / noise.OUTPUTS["metrics"]).exists():
-        floor = json.loads((repo / noise.OUTPUTS["metrics"]).read_text())
     if args.noise_floor:
         return 0
     comparison = compare(systems, load_section("eval", params), args.resamples, args.seed)

@@ -186,10 +186,22 @@ def extends(committed: dict | None, measured: dict) -> bool:
     return bool(new) and all(key in old and old[key][:len(scores)] == scores for key, scores in new.items())
 
 
+def committed(repo: Path) -> dict | None:
+    """The noise floor last written to metrics/noise_floor.json, or None before any was measured."""
+    path = repo / OUTPUTS["metrics"]
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def written_files(repo: Path) -> list[Path]:
+    """The files `write` makes, in the order MLflow logs them."""
+    return [repo / OUTPUTS[k] for k in ("metrics", "summary", "chart")]
+
+
 def write(repo: Path, floor: dict) -> list[Path]:
     atomic_write_json(repo / OUTPUTS["metrics"], floor)
     atomic_write_bytes(repo / OUTPUTS["summary"], to_markdown(floor).encode())
-    return [repo / OUTPUTS["metrics"], repo / OUTPUTS["summary"], chart(floor, repo / OUTPUTS["chart"])]
+    chart(floor, repo / OUTPUTS["chart"])
+    return written_files(repo)
 
 
 def log_run(floor: dict, tracking, repo: Path, files: list[Path]) -> None:
