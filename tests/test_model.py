@@ -59,6 +59,38 @@ def test_image_processor_respects_max_pixels():
     assert int(grid[1] * grid[2]) * 14 * 14 <= cfg.image.max_pixels
 
 
+def _noise(size: tuple[int, int], seed: int) -> Image.Image:
+    return Image.frombytes("RGB", size, torch.randint(0, 256, (size[0] * size[1] * 3,), dtype=torch.uint8,
+                                                      generator=torch.Generator().manual_seed(seed)).numpy().tobytes())
+
+
+@pytest.mark.parametrize("max_pixels", [12544, 1_003_520])   # the tiny model's, and a real Qwen2.5-VL setting's
+def test_an_image_fitted_ahead_gets_exactly_the_pixels_the_processor_makes_of_the_original(repo, max_pixels):
+    from lingshu.model.processor import fit_to_processor, image_processor
+
+    processor = image_processor(3136, max_pixels)
+    radiographs = sorted((repo / "data/sources/vqa_rad/images").glob("*.jpg"))[:3]
+    originals = [Image.open(p).convert("RGB") for p in radiographs]
+    # large, below min_pixels, already fitted, and so thin that a fitted size would be resized again (left alone)
+    originals += [_noise(size, i) for i, size in enumerate([(2321, 1384), (30, 20), (112, 112), (3000, 41)])]
+    resized = 0
+    for original in originals:
+        fitted = fit_to_processor(original, processor)
+        resized += fitted.size != original.size
+        for raw, ahead in ((original, fitted), (Image.new("RGB", original.size), Image.new("RGB", fitted.size))):
+            want, got = (processor(images=[im], return_tensors="pt") for im in (raw, ahead))
+            assert torch.equal(want["image_grid_thw"], got["image_grid_thw"])
+            assert torch.equal(want["pixel_values"], got["pixel_values"]), original.size
+    assert resized >= 5   # the radiographs, the large and the small one: the test compares resizes, not images left alone
+
+
+def test_a_processor_of_another_family_gets_the_image_unchanged():
+    from lingshu.model.processor import fit_to_processor
+
+    image = Image.new("RGB", (640, 480))
+    assert fit_to_processor(image, object()) is image
+
+
 def _meta_model():
     tok = train_tokenizer(TEXTS, vocab_size=400, min_frequency=1)
     from transformers import AutoModelForImageTextToText

@@ -20,6 +20,7 @@ from PIL import Image
 
 from lingshu.data.schema import IMAGE_TOKEN
 from lingshu.data.store import ImageStores
+from lingshu.model.processor import fit_to_processor
 from lingshu.model.tokenizer import IM_END, IM_START, IMAGE_PAD, VISION_END, VISION_START
 
 IGNORE = -100
@@ -48,13 +49,12 @@ def image_stores(common, repo: Path) -> ImageStores:
     return ImageStores([repo / common.image_store] + synthetic)
 
 
-def load_images(keys: list[str], store: ImageStores, blank: bool = False) -> list[Image.Image]:
-    """Images of a sample from the content-addressed stores; `blank` swaps each for a black image of its size."""
+def load_images(keys: list[str], store: ImageStores) -> list[Image.Image]:
+    """Images of a sample from the content-addressed stores, as RGB."""
     images = []
     for key in keys:
         with Image.open(io.BytesIO(store.read(key))) as img:
-            img = img.convert("RGB")
-        images.append(Image.new("RGB", img.size) if blank else img)
+            images.append(img.convert("RGB"))
     return images
 
 
@@ -62,7 +62,8 @@ class FittedImages:
     """Store key -> the image decoded and resized for the processor, with the last `maxsize` kept.
 
     Instruction and RL data ask many questions about the same image, and decoding a full-size
-    radiograph costs more than the tiny model's step.
+    radiograph costs more than the tiny model's step. `blank` gives a black image of the fitted size,
+    which the processor encodes exactly as it encodes a black image of the original's size.
     """
 
     def __init__(self, store: ImageStores, image_processor, maxsize: int = 4096):
@@ -75,19 +76,8 @@ class FittedImages:
     def __call__(self, key: str) -> Image.Image:
         return self._cached(key)
 
-
-def fit_to_processor(image: Image.Image, image_processor) -> Image.Image:
-    """The image resized to exactly the size the Qwen processor would resize it to.
-
-    The processor then has nothing left to resize, so a cached fitted image costs almost nothing to
-    encode again, and the pixels are those of a single resize of the original.
-    """
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
-
-    size = image_processor.size
-    height, width = smart_resize(image.height, image.width, image_processor.patch_size * image_processor.merge_size,
-                                 min_pixels=size["shortest_edge"], max_pixels=size["longest_edge"])
-    return image if (width, height) == image.size else image.resize((width, height), Image.BICUBIC)
+    def blank(self, key: str) -> Image.Image:
+        return Image.new("RGB", self._cached(key).size)
 
 
 def render(conversations: list[dict], image_tokens: list[int], system_prompt: str = "",

@@ -104,7 +104,8 @@ class StageConfig:
     max_length: int = doc(512, "Longest sequence / packed row in tokens (paper: 8192); longer samples are cut or, if "
                                "an image would be cut, skipped and counted.")
     gradient_clip: float = doc(1.0, "Clip the gradient norm to this (0: no clipping).")
-    checkpoint_every: int = doc(20, "Save a resumable checkpoint every this many optimiser steps.")
+    checkpoint_every: int = doc(100, "Save a resumable checkpoint (weights and optimiser state) every this many "
+                                       "optimiser steps.")
 
     def problems(self) -> list[str]:
         """Schedule values that could not train (the stage's `init_from` is checked by TrainConfig, which knows

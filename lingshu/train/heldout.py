@@ -1,7 +1,7 @@
 """What each training stage measures on data it never trained on.
 
 - Caption loss: mean per-token loss on test-split captions, with the real images and with blank
-  images of the same size. The gap says how much the captions' likelihood depends on the image.
+  images of the same size (each image decoded and resized once for both). The gap says how much the captions' likelihood depends on the image.
 - VQA (instruct and RL stages): greedy answers to the VQA test split, asked and scored exactly as the
   evaluation asks and scores (lingshu.eval: its prompts, the model's chat template, its extractors and
   scorer), against two baselines a model can beat without looking, scored the same way: the majority
@@ -21,14 +21,14 @@ from pathlib import Path
 import torch
 
 from lingshu.data.store import ImageStores
-from lingshu.train.chat import Encoded, encode, image_stores, load_images
+from lingshu.train.chat import Encoded, FittedImages, encode, image_stores
 from lingshu.train.datamodule import collate
 
 
-def _encoded(rows: list[dict], processor, store: ImageStores, blank: bool, max_length: int) -> list[Encoded]:
+def _encoded(rows: list[dict], processor, images_of: FittedImages, blank: bool, max_length: int) -> list[Encoded]:
     out = []
     for row in rows:
-        images = load_images(list(row["images"]), store, blank=blank)
+        images = [images_of.blank(key) if blank else images_of(key) for key in row["images"]]
         encoded = encode(row["conversations"], images, processor, max_length)
         if encoded is None:
             raise ValueError(f"held-out sample {row['id']} does not fit in {max_length} tokens")
@@ -37,14 +37,14 @@ def _encoded(rows: list[dict], processor, store: ImageStores, blank: bool, max_l
 
 
 @torch.no_grad()
-def caption_loss(model, processor, rows: list[dict], store: ImageStores, blank: bool = False, batch_size: int = 16,
-                 max_length: int = 4096) -> float:
+def caption_loss(model, processor, rows: list[dict], images_of: FittedImages, blank: bool = False,
+                 batch_size: int = 16, max_length: int = 4096) -> float:
     """Token-weighted mean cross-entropy of the assistant tokens."""
     model.eval()
     total, count = 0.0, 0
     pad, image_id = processor.tokenizer.pad_token_id, processor.image_token_id
     for start in range(0, len(rows), batch_size):
-        encoded = _encoded(rows[start:start + batch_size], processor, store, blank, max_length)
+        encoded = _encoded(rows[start:start + batch_size], processor, images_of, blank, max_length)
         batch = collate([[e] for e in encoded], pad, image_id, packed=False)
         batch.pop("n_tokens")
         batch = {k: v.to(model.device) for k, v in batch.items()}
@@ -148,8 +148,9 @@ def measure_heldout(model, processor, common, repo: Path, vqa: bool) -> dict:
     captions = (r for g in cfg.caption_groups for r in group_rows(data_dirs, g, cache, split="test", tasks=["caption"]))
     captions = list(islice(captions, cfg.max_caption_samples or None))
     if captions:
-        metrics["heldout/caption_loss"] = caption_loss(model, processor, captions, store, batch_size=cfg.batch_size)
-        metrics["heldout/caption_loss_blank_images"] = caption_loss(model, processor, captions, store, blank=True,
+        images_of = FittedImages(store, processor.image_processor, maxsize=len(captions))
+        metrics["heldout/caption_loss"] = caption_loss(model, processor, captions, images_of, batch_size=cfg.batch_size)
+        metrics["heldout/caption_loss_blank_images"] = caption_loss(model, processor, captions, images_of, blank=True,
                                                                     batch_size=cfg.batch_size)
         metrics["heldout/caption_samples"] = float(len(captions))
     if vqa:
