@@ -4,7 +4,9 @@ Each commit is cloned fresh into --workdir, installed with `make install` (not t
 shared with this repo's), then `make demo` (`dvc repro` of the whole pipeline) is timed, with each
 stage's share taken from when DVC prints "Running stage". The two runs go one after the other in one
 invocation, so they see the same machine; machines are noisy, so the ratio after/before is the number
-to carry over, not the seconds. Results go to --out (JSON), which `lingshu readme` quotes.
+to carry over, not the seconds. Results go to --out (JSON), which `lingshu readme` quotes; the pairs
+measured before it stay under "earlier" (commits and totals), so that a reader sees how much two runs
+of one commit differ.
 
     .venv/bin/python benchmarks/bench_demo.py                          # 88d832e vs HEAD, ~30 min on 2 cores
     .venv/bin/python benchmarks/bench_demo.py --before 88d832e --after HEAD --out benchmarks/results/demo_time.json
@@ -61,6 +63,15 @@ def timed_demo(folder: Path, env: dict, log: Path) -> dict:
     return {"total_s": round(total, 1), "stages_s": {name: round(end - t, 1) for (name, t), end in zip(marks, ends)}}
 
 
+def with_earlier(result: dict, previous: dict | None) -> dict:
+    """`result` with the pairs of `previous` (the results file it replaces) kept under "earlier", newest last."""
+    if previous is None:
+        return result
+    pair = {"measured": previous["measured"], "ratio_after_over_before": previous["ratio_after_over_before"],
+            **{label: {k: previous[label][k] for k in ("commit", "total_s")} for label in ("before", "after")}}
+    return result | {"earlier": previous.get("earlier", []) + [pair]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before", default="88d832e", help="the reference commit (default: 88d832e)")
@@ -85,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version()},
               "measured": time.strftime("%Y-%m-%d"), "before": runs["before"], "after": runs["after"],
               "ratio_after_over_before": round(ratio, 3)}
+    result = with_earlier(result, json.loads(args.out.read_text()) if args.out.exists() else None)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     stages = sorted(set(runs["before"]["stages_s"]) | set(runs["after"]["stages_s"]),

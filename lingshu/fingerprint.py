@@ -1,8 +1,11 @@
 """Whether work left in a folder (training checkpoints, evaluation predictions) may be reused.
 
-A folder is marked with a fingerprint of the settings and the starting weights that produced it. A
-rerun with the same fingerprint resumes from what is there; any other is stale and is wiped, so a
-changed learning rate or a retrained checkpoint never silently continues from old work.
+A folder is marked with a fingerprint of the settings, the starting weights and the lingshu code that
+produced it. A rerun with the same fingerprint resumes from what is there; any other is stale and is
+wiped, so a changed learning rate, a retrained checkpoint or changed code never silently continues from
+old work. (Without the code, DVC re-ran an evaluation whose code had changed and the stage resumed every
+prediction the old code had made: an untrained model's weights never change, so its answers were
+never asked again.)
 """
 
 from __future__ import annotations
@@ -10,15 +13,29 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 MARKER = "fingerprint"
 
 
+PACKAGE = Path(__file__).resolve().parent
+
+
+@cache
+def code_fingerprint(package: Path = PACKAGE) -> str:
+    """Hash of the names and bytes of every Python source of the package (lingshu's, by default)."""
+    digest = hashlib.sha256()
+    for source in sorted(package.rglob("*.py")):
+        digest.update(source.relative_to(package).as_posix().encode() + b"\0" + source.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def fingerprint(settings: Any, weights_dir: Path) -> str:
-    """Hash of JSON-able settings plus the bytes of every safetensors file in weights_dir."""
+    """Hash of JSON-able settings, the lingshu code and the bytes of every safetensors file in weights_dir."""
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    digest.update(code_fingerprint().encode())
     for weights in sorted(weights_dir.glob("*.safetensors")):
         digest.update(weights.read_bytes())
     return digest.hexdigest()

@@ -72,6 +72,29 @@ def test_the_cli_fingerprint_is_the_stage_fingerprint(tmp_path):
     assert run_key("org/not-cached", settings) != run_key("org/other", settings)
 
 
+def test_predictions_made_by_other_code_are_not_resumed(tmp_path, monkeypatch):
+    import lingshu.fingerprint
+
+    package = tmp_path / "package"
+    (package / "eval").mkdir(parents=True)
+    (package / "eval/prompts.py").write_text("TEMPLATE = 'Answer: {question}'\n")
+    first = lingshu.fingerprint.code_fingerprint(package)
+    (package / "eval/prompts.py").write_text("TEMPLATE = 'Question: {question}'\n")
+    lingshu.fingerprint.code_fingerprint.cache_clear()
+    assert lingshu.fingerprint.code_fingerprint(package) != first
+    (package / "eval/prompts.py").rename(package / "eval/layout.py")
+    lingshu.fingerprint.code_fingerprint.cache_clear()
+    assert len({first, lingshu.fingerprint.code_fingerprint(package)}) == 2
+
+    settings = {"protocol": "strict", "backend": "hf", "max_new_tokens": 16, "dtype": "auto"}
+    model, out = weights(tmp_path / "m", b"untrained weights never change"), tmp_path / "out"
+    with locked(out):
+        start_or_resume(out, run_key(str(model), settings))
+        (out / "vqa_rad").mkdir()
+        monkeypatch.setattr(lingshu.fingerprint, "code_fingerprint", lambda package=None: "the next commit's code")
+        assert start_or_resume(out, run_key(str(model), settings)) is False and not (out / "vqa_rad").exists()
+
+
 def test_claim_resumes_only_the_same_run_and_never_empties_a_folder_it_did_not_write(tmp_path):
     out, about = tmp_path / "out", {"model": "a", "protocol": "strict"}
     assert claim(out, "key-a", about) is False

@@ -52,6 +52,17 @@ def test_tiny_model_saves_and_reloads_identically(tmp_path):
     assert processor2.tokenizer.convert_tokens_to_ids(IMAGE_PAD) == again.config.image_token_id
 
 
+def test_a_checkpoint_saves_the_same_files_whether_or_not_the_hub_was_offline(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    model, processor = build_tiny(ModelConfig(tiny=TinyConfig(**TINY)), TEXTS)
+    save(model, processor, tmp_path / "base")
+    for offline in (True, False):   # what HF_HUB_OFFLINE=1 / unset set when the hub library is imported
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", offline)
+        save(model, load_processor(tmp_path / "base"), tmp_path / str(offline))
+    assert (tmp_path / "True/tokenizer_config.json").read_bytes() == (tmp_path / "False/tokenizer_config.json").read_bytes()
+
+
 def test_image_processor_respects_max_pixels():
     cfg = ModelConfig(tiny=TinyConfig(**TINY))
     _, processor = build_tiny(cfg, TEXTS)

@@ -39,3 +39,26 @@ def test_a_missing_source_says_how_to_make_it_instead_of_showing_numbers(tmp_pat
     readme = "<!-- results: noise_floor -->\nold numbers 1.0\n<!-- /results -->\n"
     text, changed = render(readme, tmp_path)
     assert changed == ["noise_floor"] and "lingshu ablate --noise-floor" in text and "1.0" not in text
+
+
+def test_a_new_demo_timing_keeps_the_earlier_pairs_and_shows_how_far_apart_one_commit_ran(tmp_path):
+    from benchmarks.bench_demo import with_earlier
+    from lingshu.report.readme import demo_time
+
+    def run(commit: str, total: float) -> dict:
+        return {"commit": commit, "total_s": total, "stages_s": {"train_instruct": total / 2, "evaluate@base": 10.0}}
+
+    machine = {"cpu": "AMD EPYC", "cores": 2, "python": "3.11"}
+    first = {"machine": machine, "measured": "2026-12-01", "before": run("a" * 40, 900.0), "after": run("b" * 40, 990.0),
+             "ratio_after_over_before": 1.1}
+    second = {"machine": machine, "measured": "2026-12-02", "before": run("a" * 40, 1000.0), "after": run("c" * 40, 950.0),
+              "ratio_after_over_before": 0.95}
+    kept = with_earlier(second, with_earlier(first, None))
+    assert kept["earlier"] == [{"measured": "2026-12-01", "ratio_after_over_before": 1.1, "before": {"commit": "a" * 40,
+                                "total_s": 900.0}, "after": {"commit": "b" * 40, "total_s": 990.0}}]
+    assert with_earlier({**first, "measured": "2026-12-03"}, kept)["earlier"][-1]["after"]["commit"] == "c" * 40
+    (tmp_path / "benchmarks/results").mkdir(parents=True)
+    (tmp_path / "benchmarks/results/demo_time.json").write_text(json.dumps(kept))
+    text = demo_time(tmp_path)
+    assert "0.95× the time of aaaaaaa" in text and "bbbbbbb against aaaaaaa: 990 s against 900 s (1.10×" in text
+    assert "aaaaaaa itself took 900 and 1000 s" in text

@@ -2,8 +2,9 @@
 
 Predictions are resumed from the folder, so a folder must never serve a run they were not made by: a
 random-init model pointed at an instruct model's folder would report the instruct model's answers. The
-folder is marked with the fingerprint of the model and the settings that change answers (the DVC stage's
-fingerprint: protocol, backend, generation budget, dtype and the model's weights; lingshu.fingerprint),
+folder is marked with the fingerprint of the model, the settings that change answers and the code (the
+DVC stage's fingerprint: protocol, backend, generation budget, dtype, the model's weights and lingshu's
+sources; lingshu.fingerprint),
 and `run.json` beside it says the same in words for messages. The `evaluate` stage empties a stale folder
 (DVC owns it); `lingshu eval` refuses one unless told `--fresh`, and never empties a folder it did not write.
 

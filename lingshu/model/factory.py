@@ -106,6 +106,9 @@ def save(model: PreTrainedModel, processor: ImageOnlyQwenProcessor, out: Path) -
     """Write a loadable HF checkpoint folder (weights, config, generation config, tokenizer, processor)."""
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
+    # transformers records how the tokenizer was loaded (HF_HUB_OFFLINE) among its settings; left in, the same
+    # run saves a different tokenizer_config.json with and without that variable, and DVC sees a new checkpoint
+    processor.tokenizer.init_kwargs.pop("local_files_only", None)
     processor.save_pretrained(out)
 
 

@@ -168,10 +168,17 @@ def demo_time(repo: Path) -> str:
     evaluations = [sum(s for stage, s in run["stages_s"].items() if stage.startswith("evaluate@")) for run in (before, after)]
     rows.append(["evaluate (every checkpoint)", *(f"{s:.0f}" for s in evaluations)])
     rows.append(["**make demo**", f"**{before['total_s']:.0f}**", f"**{after['total_s']:.0f}**"])
+    earlier = [f"{p['after']['commit'][:7]} against {p['before']['commit'][:7]}: {p['after']['total_s']:.0f} s against "
+               f"{p['before']['total_s']:.0f} s ({p['ratio_after_over_before']:.2f}×, {p['measured']})"
+               for p in m.get("earlier", [])]
+    same = [p["before"]["total_s"] for p in m.get("earlier", []) if p["before"]["commit"] == before["commit"]]
+    spread = (f" {before['commit'][:7]} itself took {' and '.join(f'{s:.0f}' for s in same + [before['total_s']])} s in "
+              f"these runs: one pair's ratio is within that spread." if same else "")
     return "\n".join([f"Measured {m['measured']} on {m['machine']['cpu']} ({m['machine']['cores']} cores), the two "
                        f"commits one after the other in fresh clones: `make demo` took {after['total_s'] / 60:.0f} minutes, "
                        f"{m['ratio_after_over_before']:.2f}× the time of {before['commit'][:7]}.", ""]
                       + _table(["seconds", before["commit"][:7], after["commit"][:7]], rows)
+                      + ([""] + [f"Earlier pairs: {'; '.join(earlier)}.{spread}"] if earlier else [])
                       + ["", f"Source: `{path}` (rerun: `.venv/bin/python benchmarks/bench_demo.py`)."])
 
 
