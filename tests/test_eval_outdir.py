@@ -93,6 +93,14 @@ def test_predictions_made_by_other_code_are_not_resumed(tmp_path, monkeypatch):
         (out / "vqa_rad").mkdir()
         monkeypatch.setattr(lingshu.fingerprint, "code_fingerprint", lambda package=None: "the next commit's code")
         assert start_or_resume(out, run_key(str(model), settings)) is False and not (out / "vqa_rad").exists()
+    mine, about = tmp_path / "cli-out", {"model": str(model), **settings}
+    monkeypatch.undo()
+    claim(mine, run_key(str(model), settings), about)
+    (mine / "vqa_rad").mkdir()
+    (mine / "vqa_rad/predictions.jsonl").write_text('{"id": "1"}\n')
+    monkeypatch.setattr(lingshu.fingerprint, "code_fingerprint", lambda package=None: "the next commit's code")
+    with pytest.raises(FolderTaken, match="the model's weights or lingshu's code changed since"):
+        claim(mine, run_key(str(model), settings), about)
 
 
 def test_claim_resumes_only_the_same_run_and_never_empties_a_folder_it_did_not_write(tmp_path):

@@ -130,6 +130,6 @@ def _taken(folder: Path, about: dict, ours: bool) -> str:
     if not earlier:
         why = "nothing in it records which model made them"
     else:
-        why = "; ".join(changed) or "same names, but the model's weights changed since"
+        why = "; ".join(changed) or "same names and settings, but the model's weights or lingshu's code changed since"
     return (f"{folder} holds predictions made by another model or other settings ({why}); they would be reused "
             f"as this run's answers. Pass --fresh to discard them, or choose another --out")
