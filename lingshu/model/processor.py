@@ -10,8 +10,8 @@ Qwen2.5-VL checkpoints alike.
 
 from __future__ import annotations
 
-from transformers import Qwen2_5_VLProcessor
 from PIL import Image
+from transformers import Qwen2_5_VLProcessor
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil, smart_resize
 from transformers.processing_utils import ProcessorMixin
 

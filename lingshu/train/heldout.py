@@ -1,7 +1,8 @@
 """What each training stage measures on data it never trained on.
 
 - Caption loss: mean per-token loss on test-split captions, with the real images and with blank
-  images of the same size (each image decoded and resized once for both). The gap says how much the captions' likelihood depends on the image.
+  images of the same size (each image decoded and resized once for both). The gap says how much the
+  captions' likelihood depends on the image.
 - VQA (instruct and RL stages): greedy answers to the VQA test split, asked and scored exactly as the
   evaluation asks and scores (lingshu.eval: its prompts, the model's chat template, its extractors and
   scorer), against two baselines a model can beat without looking, scored the same way: the majority

@@ -20,6 +20,7 @@ from lingshu.model.processor import fit_to_processor, fits
 
 
 def decoded(path: str) -> Image.Image:
+    """An image file as RGB, read whole (the file is closed on return)."""
     with Image.open(path) as img:
         return img.convert("RGB")
 
