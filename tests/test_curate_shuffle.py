@@ -25,7 +25,9 @@ def test_the_shuffle_follows_the_block_count(curate_cfg, monkeypatch):
         dataset = ray.data.range(40, override_num_blocks=4).materialize()
         assert ray_runtime.choose_shuffle(dataset) == "sort_shuffle_pull_based"
         monkeypatch.setattr(ray_runtime, "SORT_SHUFFLE_MAX_BLOCKS", 3)
-        assert ray_runtime.choose_shuffle(dataset) == "shuffle_v2 (4 partitions)"
+        assert ray_runtime.choose_shuffle(dataset) == "shuffle_v2 (1 partitions)"  # partitions follow the bytes
+        monkeypatch.setattr(ray_runtime, "PARTITION_BYTES", -(-dataset.size_bytes() // 3))  # a third, rounded up
+        assert ray_runtime.choose_shuffle(dataset) == "shuffle_v2 (3 partitions)"
         derived = dataset.map_batches(lambda batch: batch)  # the group-bys read the context of what they group
         assert derived.context.shuffle_strategy.value == "shuffle_v2"
 
@@ -53,8 +55,10 @@ def test_hash_and_sort_shuffles_keep_and_reject_the_same_records(curate_cfg, rep
     monkeypatch.setattr("lingshu.data.curate.choose_shuffle", choose_and_record)
     by_sort = _curate(cfg, repo, tmp_path / "sort")
     monkeypatch.setattr(ray_runtime, "SORT_SHUFFLE_MAX_BLOCKS", 0)
+    monkeypatch.setattr(ray_runtime, "PARTITION_BYTES", 256 * 1024)  # several partitions, as a large corpus has
     by_hash = _curate(cfg, repo, tmp_path / "hash")
     assert chosen[0] == "sort_shuffle_pull_based" and chosen[1].startswith("shuffle_v2")
+    assert int(chosen[1].split("(")[1].split()[0]) > 4
     assert by_hash == by_sort
     tables, _, counts = by_sort
     assert counts["rejected"]["duplicate_image"] > 0 and counts["rejected"]["near_duplicate_text"] > 0

@@ -14,7 +14,7 @@ from lingshu.config import SourceConfig
 from lingshu.data.curate import Curator
 from lingshu.data.dedup import MinHasher, PHashIndex, TextCandidate, TextIndex
 from lingshu.data.reading import SCREENED, Pending
-from lingshu.data.resolve import KEYS, band_ranges, decide, resolve_group, shuffle_keys
+from lingshu.data.resolve import FOUND, KEYS, Resolution, band_ranges, decide, resolve_group, shuffle_keys
 from lingshu.data.schema import Sample
 
 
@@ -137,7 +137,18 @@ def _distributed(texts: list[str], signatures: list[str], threshold: float) -> d
         by_key.setdefault(row["key"], []).append(row)
     found = [r for rows in by_key.values()
              for r in resolve_group(pa.Table.from_pylist(rows, schema=KEYS), threshold).to_pylist()]
-    return decide(found)
+    return _decided_in_batches(found)
+
+
+def _decided_in_batches(found: list[dict]) -> dict:
+    """What the driver decides from the group-by's output arriving in batches (as the stage streams it); the
+    same as from all rows at once."""
+    resolution = Resolution()
+    for start in range(0, len(found), 7):
+        resolution.add_batch(pa.Table.from_pylist(found[start:start + 7], schema=FOUND))
+    decided = resolution.decide()
+    assert decided == decide(found)
+    return decided
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -209,4 +220,4 @@ def test_image_claims_decided_per_group_match_the_single_pass(seed):
     kinds = {r["kind"] for r in found}
     assert {"lost", "claim"} <= kinds  # both paths were taken
     assert 10 < len(single_pass) < 110
-    assert set(decide(found)) == single_pass
+    assert set(_decided_in_batches(found)) == single_pass

@@ -99,3 +99,33 @@ def test_datasets_reads_a_store_as_images(tmp_path):
     row = loaded[0]
     assert row["image"].size == (8, 8)
     assert np.array_equal(np.asarray(row["image"]), np.asarray(Image.open(io.BytesIO(images[row["key"]]))))
+
+
+def test_a_key_set_holds_what_a_python_set_holds_in_a_fraction_of_the_memory():
+    """The driver sums a million kept image keys into a KeySet before packing: the same keys as a set, in any
+    order and with repeats, split by shard as `pack` splits them, at 40 bytes a key of `put`'s form."""
+    import random
+    import tracemalloc
+
+    from lingshu.data.store import KeySet, shard_of
+
+    rng = random.Random(5)
+    keys = [f"{hashlib.sha256(str(i).encode()).hexdigest()}.{rng.choice(['png', 'jpg', 'jpeg'])}" for i in range(50_000)]
+    odd = ["not-a-digest.png", "A" * 64 + ".png", f"{'0' * 64}.PNG", "x"]  # kept as they are
+    chunks = [keys[i:i + 7_000] + rng.sample(keys, 500) for i in range(0, len(keys), 7_000)]
+    found = KeySet()
+    for chunk in [*chunks, odd]:
+        found |= chunk
+    assert len(found) == len(keys) + len(odd) and set(found) == set(keys) | set(odd)
+    assert all(key in found for key in rng.sample(keys, 200) + odd)
+    assert f"{'f' * 64}.png" not in found and "y" not in found
+    numbers = [number for number, _ in found.parts(lambda key: int(shard_of(key, 2), 16))]
+    assert numbers == sorted(set(numbers))
+    assert {key: number for number, part in found.parts(lambda key: int(shard_of(key, 2), 16)) for key in part} == \
+           {key: int(shard_of(key, 2), 16) for key in set(keys) | set(odd)}
+
+    tracemalloc.start()
+    compact = KeySet(keys)
+    held = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert len(compact) == len(keys) and held < 45 * len(keys)  # a string in a set: about 150 bytes

@@ -29,10 +29,10 @@ from lingshu.data.finish import Counts, Finisher, finish_batch, fit_classifier, 
 from lingshu.data.modality import ModalityClassifier
 from lingshu.data.ray_runtime import Broadcast, choose_shuffle, ray_session
 from lingshu.data.reading import fingerprint_benchmark_shard, ordered_sources, read_source_shard
-from lingshu.data.resolve import band_ranges, decide, resolve_group, shuffle_keys
+from lingshu.data.resolve import Resolution, band_ranges, resolve_group, shuffle_keys
 from lingshu.data.schema import REJECTED_SCHEMA, Rejected, Sample, read_table, table_files
 from lingshu.data.sources import check_source
-from lingshu.data.store import ImageStore, write_shard
+from lingshu.data.store import ImageStore, KeySet, write_shard
 from lingshu.io import replaced_folder, write_parquet
 
 
@@ -91,7 +91,7 @@ class Curator:
             screened = self.screen(benchmarks)
             print(f"curate: {screened.num_blocks()} blocks screened; group-by shuffle: {choose_shuffle(screened)}",
                   flush=True)
-            lost = self.resolve(screened)
+            lost = Broadcast(self.resolve(screened))  # the driver lets go of its copy once it is in the object store
             counts, metrics = self.finish(screened, lost)
             metrics["images_pruned"] = self.store.pack(counts.images, self.write_shards)
         metrics["images_stored"] = len(counts.images)
@@ -122,9 +122,11 @@ class Curator:
         found = (screened.map_batches(shuffle_keys, batch_format="pyarrow", fn_kwargs={"bands": bands})
                  .groupby("key")
                  .map_groups(resolve_group, batch_format="pyarrow",
-                             fn_kwargs={"threshold": self.cfg.near_dup_threshold})
-                 .take_all())
-        return decide(found)
+                             fn_kwargs={"threshold": self.cfg.near_dup_threshold}))
+        resolution = Resolution()
+        for batch in found.iter_batches(batch_format="pyarrow", batch_size=None, prefetch_batches=0):
+            resolution.add_batch(batch)
+        return resolution.decide()
 
     def label(self, screened, lost: Broadcast, classifier: ModalityClassifier):
         """Every row's outcome and file: plain tasks on CPUs; on GPUs an actor pool, each actor holding its device."""
@@ -139,23 +141,22 @@ class Curator:
                                     compute=ActorPoolStrategy(size=ray_cfg.classifier_actors),
                                     fn_constructor_kwargs=kwargs)
 
-    def finish(self, screened, lost: dict) -> tuple[Counts, dict[str, Any]]:
+    def finish(self, screened, lost: Broadcast) -> tuple[Counts, dict[str, Any]]:
         import pickle
 
-        lost = Broadcast(lost)
         labelled = screened.map_batches(labelled_images, batch_format="pyarrow", fn_kwargs={"lost": lost})
         classifier = fit_classifier(self.cfg, labelled.iter_batches(batch_format="pyarrow", batch_size=1024,
                                                                     prefetch_batches=0))
-        counts = Counts()
+        counts = Counts(images=KeySet())  # a million image keys, compactly
         with replaced_folder(self.repo / self.cfg.output_dir) as out, \
                 replaced_folder(self.repo / self.cfg.rejected_dir) as rejected:
             summaries = (self.label(screened, lost, classifier)
                          .groupby("file")
                          .map_groups(write_file, batch_format="pyarrow",
-                                     fn_kwargs={"dirs": {"curated": str(out), "rejected": str(rejected)}})
-                         .take_all())
-            for row in summaries:
-                counts.add(pickle.loads(row["summary"]))
+                                     fn_kwargs={"dirs": {"curated": str(out), "rejected": str(rejected)}}))
+            for batch in summaries.iter_batches(batch_format="pyarrow", batch_size=None, prefetch_batches=0):
+                for summary in batch["summary"].to_pylist():  # one file's counts at a time
+                    counts.add(pickle.loads(summary))
             if not any(f.startswith("rejected/") for f in counts.files):  # the table exists, empty
                 write_parquet(rejected / "part-000-00000.parquet", [], REJECTED_SCHEMA)
             counts.inputs = self.inputs(counts.tallies)
@@ -170,7 +171,7 @@ class Curator:
         if not tasks:
             return
         written = ray.data.from_items(tasks).map(write_shard, num_cpus=self.cfg.ray.cpus_per_task).take_all()
-        expected = sum(len(t["keys"]) for t in tasks)
+        expected = sum(t["images"] for t in tasks)
         if sum(r["images"] for r in written) != expected or len(written) != len(tasks):
             raise AssertionError(f"image store: {len(written)} of {len(tasks)} shards reported "
                                  f"{sum(r['images'] for r in written)} of {expected} images")

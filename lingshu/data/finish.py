@@ -180,7 +180,7 @@ class Counts:
     deid: Counter = field(default_factory=Counter)  # de-identification replacements in kept samples
     overlaps: Counter = field(default_factory=Counter)  # (benchmark, image|text) -> training samples
     labelled_by_classifier: int = 0
-    images: set = field(default_factory=set)  # store keys the kept samples refer to
+    images: set = field(default_factory=set)  # store keys the kept samples refer to (the driver sums into a KeySet)
     files: list = field(default_factory=list)
 
     def add(self, other: "Counts") -> None:

@@ -8,10 +8,11 @@ Its two group-bys shuffle with Ray Data's sort-based shuffle while the corpus is
 task-based hash shuffle (`SHUFFLE_V2`) beyond (`choose_shuffle`): the sort splits every block into one piece
 per block, and the driver keeps every piece's bookkeeping (and the pieces under 100 KB themselves), so its
 memory grows with the square of the block count. The hash shuffle's map tasks split blocks by key hash into
-one partition per screened block, and one reduce task per partition groups it, so a task holds about one
-block's keys whatever the corpus; on 1M records it ran faster than the actor-based `HASH_SHUFFLE` and kept
-Ray's services flat, though the driver peaked higher (benchmarks/README.md, "Curation at scale"). A small
-corpus keeps the sort, as measured before.
+partitions of about `PARTITION_BYTES` of the corpus each, and one reduce task per partition groups it, so a
+task holds a bounded share whatever the corpus; on 1M records it ran faster than the actor-based
+`HASH_SHUFFLE` and kept Ray's services flat (benchmarks/README.md, "Curation at scale"). The driver still
+tracks map tasks x partitions pieces, which grows with the square of the corpus: sized by bytes rather than one
+partition per block (16 MiB), they are half of what they were. A small corpus keeps the sort.
 
 What every task reads (the benchmark index, the decisions, the classifier) travels as a `Broadcast`: put in
 the object store once and deserialised once per worker process, not once per task as a task's arguments are.
@@ -20,6 +21,7 @@ the object store once and deserialised once per worker process, not once per tas
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -76,6 +78,11 @@ BLOCK_BYTES = 16 * 1024**2
 # records (32 blocks) at 0.4 GB with the sort (benchmarks/README.md, "Curation at scale").
 SORT_SHUFFLE_MAX_BLOCKS = 32
 MAP_BATCH_BYTES = 4 * BLOCK_BYTES  # what a hash-shuffle map task splits at once, into one piece per partition
+# A hash shuffle's partitions, one reduce task each, hold about this much of the screened corpus (the group-by
+# keys are somewhat less, the labelled rows about as much). The driver tracks every piece: map tasks x
+# partitions, so partitions sized by bytes rather than one per block (290 at 1M records) halve the pieces,
+# while a reducer's memory stays bounded whatever the corpus (at 64 MiB a key reducer peaked at 474 MB on 1M).
+PARTITION_BYTES = 2 * BLOCK_BYTES
 
 
 def choose_shuffle(dataset) -> str:
@@ -88,7 +95,7 @@ def choose_shuffle(dataset) -> str:
         ctx.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
         return ctx.shuffle_strategy.value
     ctx.shuffle_strategy = ShuffleStrategy.SHUFFLE_V2
-    ctx.default_hash_shuffle_parallelism = dataset.num_blocks()  # partitions: the group-bys name none
+    ctx.default_hash_shuffle_parallelism = math.ceil(dataset.size_bytes() / PARTITION_BYTES)  # the group-bys name none
     # a map task's input: Ray's default buffers 1 GiB of blocks; a block's worth would cut it into pieces under
     # Ray's 100 KB inline limit, which the driver would hold (as with the sort)
     ctx.shuffle_input_batch_bytes = MAP_BATCH_BYTES

@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+from array import array
 from collections import defaultdict
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -38,6 +40,9 @@ from lingshu.data.dedup import PHashIndex
 from lingshu.data.reading import Pending
 from lingshu.data.schema import Rejected
 
+# A MinHash's values are below 2**32 (datasketch masks them to 32 bits), so the group-by carries them as uint32: a
+# text's sketch rides on each of its band rows, and half the bytes halves what the shuffle moves.
+SKETCH_DTYPE = np.uint32
 KEYS = pa.schema([("key", pa.string()), ("order", pa.int64()), ("data", pa.binary())])
 FOUND = pa.schema([("kind", pa.string()), ("data", pa.binary())])
 
@@ -70,7 +75,7 @@ def shuffle_keys(batch: pa.Table, bands: list[tuple[int, int]]) -> pa.Table:
                          "data": pickle.dumps((order, sample.id, None))})
             continue
         values = np.asarray(minhash.hashvalues)
-        data = pickle.dumps((order, sample.id, values))
+        data = pickle.dumps((order, sample.id, values.astype(SKETCH_DTYPE).tobytes()))  # each band row carries it
         for band, (start, end) in enumerate(bands):
             rows.append({"key": f"t|{signature}|{band}|{values[start:end].byteswap().tobytes().hex()}",
                          "order": order, "data": data})
@@ -91,13 +96,21 @@ def resolve_group(group: pa.Table, threshold: float) -> pa.Table:
         for (a, id_a, h_a), (b, id_b, h_b) in combinations(sorted(entries, key=lambda e: e[0]), 2):
             if a == b:
                 continue
-            similarity = 1.0 if h_a is None else float(np.count_nonzero(h_a == h_b)) / len(h_a)
+            similarity = _similarity(h_a, h_b)
             if similarity >= threshold:
                 rows.append({"kind": "edge", "data": pickle.dumps((a, b, similarity, id_a, id_b))})
     return pa.Table.from_pylist(rows, schema=FOUND)
 
 
-@dataclass(frozen=True)
+def _similarity(a: bytes | None, b: bytes | None) -> float:
+    """The MinHash Jaccard estimate of two carried sketches (datasketch's `jaccard`); 1.0 for equal word-less texts."""
+    if a is None:
+        return 1.0
+    values_a, values_b = np.frombuffer(a, dtype=SKETCH_DTYPE), np.frombuffer(b, dtype=SKETCH_DTYPE)
+    return float(np.count_nonzero(values_a == values_b)) / len(values_a)
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     reason: str
     detail: str
@@ -135,7 +148,7 @@ class UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def text_duplicates(edges: list[tuple], excluded: set[int]) -> dict[int, Decision]:
+def text_duplicates(edges: Iterable[tuple], excluded: set[int]) -> dict[int, Decision]:
     """Connected components of the near-duplicate edges between texts not `excluded`; every member but the
     best-priority one (the smallest order) loses. The detail names the most similar earlier neighbour, and
     the kept text too when that neighbour is not it (a chain)."""
@@ -161,12 +174,47 @@ def text_duplicates(edges: list[tuple], excluded: set[int]) -> dict[int, Decisio
     return lost
 
 
-def decide(found: list[dict]) -> dict[int, Decision]:
-    """The losers of both steps, from the group-by's output: images first, then texts among the survivors."""
-    claims = [pickle.loads(r["data"]) for r in found if r["kind"] == "claim"]
-    edges = [pickle.loads(r["data"]) for r in found if r["kind"] == "edge"]
-    lost = dict(pickle.loads(r["data"]) for r in found if r["kind"] == "lost") | image_duplicates(claims)
-    return lost | text_duplicates(edges, set(lost))
+class Resolution:
+    """The group-by's output, gathered batch by batch on the driver (never all of its rows at once): the image
+    losers groups decided alone, the claims of groups with multi-image samples, and the text edges, kept as two
+    orders and a similarity each plus every text's id once."""
+
+    def __init__(self):
+        self.lost: dict[int, Decision] = {}
+        self.claims: list[tuple] = []
+        self.edges = (array("q"), array("q"), array("d"))
+        self.ids: dict[int, str] = {}
+
+    def add(self, kind: str, data: bytes) -> None:
+        """One `FOUND` row."""
+        item = pickle.loads(data)
+        if kind == "lost":
+            order, decision = item
+            self.lost[order] = decision
+        elif kind == "claim":
+            self.claims.append(item)
+        else:
+            a, b, similarity, self.ids[a], self.ids[b] = item
+            for column, value in zip(self.edges, (a, b, similarity)):
+                column.append(value)
+
+    def add_batch(self, batch: pa.Table) -> None:
+        for kind, data in zip(batch["kind"].to_pylist(), batch["data"].to_pylist()):
+            self.add(kind, data)
+
+    def decide(self) -> dict[int, Decision]:
+        """The losers of both steps: images first, then texts among the survivors."""
+        lost = self.lost | image_duplicates(self.claims)
+        edges = ((a, b, similarity, self.ids[a], self.ids[b]) for a, b, similarity in zip(*self.edges))
+        return lost | text_duplicates(edges, set(lost))
+
+
+def decide(found: Iterable[dict]) -> dict[int, Decision]:
+    """The losers of both steps, from the group-by's output rows."""
+    resolution = Resolution()
+    for row in found:
+        resolution.add(row["kind"], row["data"])
+    return resolution.decide()
 
 
 def apply_decision(pending: Pending, decision: Decision | None) -> Sample | Rejected:

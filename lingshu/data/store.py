@@ -23,12 +23,16 @@ import hashlib
 import json
 import math
 import os
+import pickle
+import re
 import shutil
 import tempfile
 from collections import OrderedDict, defaultdict
+from itertools import islice
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -59,9 +63,11 @@ def shard_of(key: str, digits: int) -> str:
 
 
 def write_shard(task: dict) -> dict:
-    """Pack the staged images `task["keys"]` into the shard file `task["shard"]` (atomically)."""
+    """Pack the staged images listed in the file `task["keys"]` (a pickled `KeySet`, put beside the staged
+    images: a million keys in the tasks themselves would all be in the driver's memory at once) into the shard
+    file `task["shard"]` (atomically)."""
     staging, path = Path(task["staging"]), Path(task["shard"])
-    keys = sorted(task["keys"])
+    keys = sorted(pickle.loads(Path(task["keys"]).read_bytes()))
     missing = [k for k in keys if not (staging / k).is_file()]
     if missing:
         raise FileNotFoundError(f"{len(missing)} images to pack were never staged in {staging}, e.g. {missing[0]}")
@@ -76,6 +82,84 @@ def write_shard(task: dict) -> dict:
         Path(tmp).unlink(missing_ok=True)
         raise
     return {"shard": path.name, "images": len(keys)}
+
+
+KEY_PATTERN = re.compile(r"[0-9a-f]{64}\.[a-z0-9]{1,8}")  # what `put` makes: <sha256 hex>.<ext>
+PACKED = np.dtype("S40")  # a key of that form as 32 digest bytes and its extension, NUL-padded
+
+
+class KeySet:
+    """A set of store keys held compactly, for the driver that packs a store of millions of images: a key of
+    `put`'s form takes 40 bytes (its digest and extension, in one sorted numpy array) instead of about 150 as
+    a string in a Python set (500k keys: 77 MB). Any other key is kept as it is. Iterating yields the keys."""
+
+    def __init__(self, keys: Iterable[str] = ()):
+        self.packed = np.empty(0, PACKED)  # sorted, unique
+        self.other: set[str] = set()
+        self._pending: list[np.ndarray] = []
+        self._pending_rows = 0
+        self.update(keys)
+
+    def update(self, keys: Iterable[str]) -> None:
+        keys = iter(keys)
+        while chunk := list(islice(keys, 1 << 14)):
+            fresh = []
+            for key in chunk:
+                if KEY_PATTERN.fullmatch(key):
+                    fresh.append(bytes.fromhex(key[:64]) + key[65:].encode())
+                else:
+                    self.other.add(key)
+            if fresh:
+                self._pending.append(np.array(fresh, PACKED))
+                self._pending_rows += len(fresh)
+                if self._pending_rows > max(len(self.packed), 1 << 16):  # merged now and then: amortised
+                    self._merge()
+
+    def __ior__(self, keys: Iterable[str]) -> "KeySet":
+        self.update(keys)
+        return self
+
+    def _merge(self) -> np.ndarray:
+        if self._pending:
+            merged = np.concatenate([self.packed, *self._pending])
+            self.packed, self._pending, self._pending_rows = None, [], 0
+            merged.sort()
+            self.packed = merged[np.concatenate(([True], merged[1:] != merged[:-1]))] if len(merged) else merged
+        return self.packed
+
+    def __len__(self) -> int:
+        return len(self._merge()) + len(self.other)
+
+    def __iter__(self) -> Iterator[str]:
+        for packed in self._merge():
+            yield f"{packed[:32].hex()}.{packed[32:].decode()}"
+        yield from self.other
+
+    def __contains__(self, key: str) -> bool:
+        if not KEY_PATTERN.fullmatch(key):
+            return key in self.other
+        packed, wanted = self._merge(), np.array(bytes.fromhex(key[:64]) + key[65:].encode(), PACKED)
+        at = np.searchsorted(packed, wanted)
+        return bool(at < len(packed) and packed[at] == wanted)
+
+    def parts(self, part: Callable[[str], int]) -> Iterator[tuple[int, "KeySet"]]:
+        """The keys in parts numbered by `part(key)`, each a KeySet, one at a time in number order (a part is
+        copied out when it is yielded, so the parts never exist all at once)."""
+        packed = self._merge()
+        numbers = np.fromiter((part(key) for key in islice(self, len(packed))), dtype=np.int64, count=len(packed))
+        in_parts = np.argsort(numbers, kind="stable")  # each part's keys stay sorted
+        found, starts = np.unique(numbers[in_parts], return_index=True)
+        others: dict[int, set[str]] = defaultdict(set)
+        for key in self.other:
+            others[part(key)].add(key)
+        ends = dict(zip(found.tolist(), [*starts[1:], len(numbers)]))
+        starts = dict(zip(found.tolist(), starts))
+        for number in sorted(set(ends) | set(others)):
+            chosen = KeySet()
+            if number in starts:
+                chosen.packed = packed[in_parts[starts[number]:ends[number]]]
+            chosen.other = others.get(number, set())
+            yield number, chosen
 
 
 def _write_locally(tasks: list[dict]) -> None:
@@ -163,24 +247,29 @@ class ImageStore:
 
     def staged(self) -> set[str]:
         """Keys of the images staged since the last pack."""
-        if not self.staging.is_dir():
-            return set()
-        return {e.name for e in os.scandir(self.staging) if e.is_file() and not e.name.startswith(".")}
+        return set(self._staged_names())
+
+    def _staged_names(self) -> Iterator[str]:
+        if self.staging.is_dir():
+            with os.scandir(self.staging) as entries:
+                yield from (e.name for e in entries if e.is_file() and not e.name.startswith("."))
 
     def pack(self, keep: Iterable[str], run: Callable[[list[dict]], None] | None = None) -> int:
         """Replace the store with shards of the staged images in `keep`; returns how many staged images were
         left out. `run` writes the shard tasks (`write_shard` on each; default: here, one after another)."""
-        keep = set(keep)
+        keep = keep if isinstance(keep, KeySet) else KeySet(keep)
         digits = shard_digits(len(keep), self.images_per_shard)
-        by_shard: dict[str, list[str]] = defaultdict(list)
-        for key in keep:
-            by_shard[shard_of(key, digits)].append(key)
         self.staging.mkdir(parents=True, exist_ok=True)
         with replaced_folder(self.root) as fresh:
-            tasks = [{"shard": str(fresh / f"{SHARD_PREFIX}{shard}.parquet"), "staging": str(self.staging), "keys": keys}
-                     for shard, keys in sorted(by_shard.items())]
+            tasks = []
+            for shard, keys in keep.parts(lambda key: int(shard_of(key, digits), 16)):
+                name = f"{SHARD_PREFIX}{shard:0{digits}x}"
+                listing = self.staging / f".{name}.keys"
+                atomic_write_bytes(listing, pickle.dumps(keys))
+                tasks.append({"shard": str(fresh / f"{name}.parquet"), "staging": str(self.staging),
+                              "keys": str(listing), "images": len(keys)})
             (run or _write_locally)(tasks)
-        left_out = len(self.staged() - keep)
+        left_out = sum(1 for key in self._staged_names() if key not in keep)
         shutil.rmtree(self.staging)
         self._shards = None
         self._rows.clear()
