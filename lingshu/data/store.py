@@ -149,16 +149,14 @@ class KeySet:
         numbers = np.fromiter((part(key) for key in islice(self, len(packed))), dtype=np.int64, count=len(packed))
         in_parts = np.argsort(numbers, kind="stable")  # each part's keys stay sorted
         found, starts = np.unique(numbers[in_parts], return_index=True)
+        spans = dict(zip(found.tolist(), zip(starts.tolist(), [*starts[1:].tolist(), len(numbers)])))
         others: dict[int, set[str]] = defaultdict(set)
         for key in self.other:
             others[part(key)].add(key)
-        ends = dict(zip(found.tolist(), [*starts[1:], len(numbers)]))
-        starts = dict(zip(found.tolist(), starts))
-        for number in sorted(set(ends) | set(others)):
+        for number in sorted(spans.keys() | others.keys()):
+            start, end = spans.get(number, (0, 0))
             chosen = KeySet()
-            if number in starts:
-                chosen.packed = packed[in_parts[starts[number]:ends[number]]]
-            chosen.other = others.get(number, set())
+            chosen.packed, chosen.other = packed[in_parts[start:end]], others.get(number, set())
             yield number, chosen
 
 
