@@ -10,7 +10,8 @@ While a run lasts, every process it starts is polled (the driver, Ray's workers 
 services: raylet, GCS, ...). Per process the peak resident memory (VmHWM) and the peak private memory
 (RssAnon: resident memory minus mapped files and the shared object store, which Ray workers map and
 which would otherwise count in each of them) are kept. Issue 17 bounds the peak at 10N to 1.2x the peak
-at N, for the driver and for the worst worker. Every run is checked against the corpus's answer key.
+at N, for the driver and for the worst worker: the JSON's `private_within_1_2x` says whether their private
+memory stayed within it. Every run is checked against the corpus's answer key.
 
     .venv/bin/python benchmarks/bench_curate_scale.py                     # N=10000: about 8 minutes on 2 cores
     .venv/bin/python benchmarks/bench_curate_scale.py --records 100000 --cpus 2   # memory at 100k and 1M (~25 min)
@@ -196,7 +197,10 @@ def main() -> int:
               for field in ("peak_rss_mb", "peak_private_mb")}
     speedup = round(widest["records_per_s"] / runs[0]["records_per_s"], 3) if len(cpus) > 1 else None
     result = {"runs": runs, f"speedup_{cpus[-1]}_vs_{cpus[0]}_cpu": speedup,
-              "memory_growth_10n_vs_n": growth, "within_1_2x": all(v is not None and v <= 1.2 for v in growth.values()),
+              "memory_growth_10n_vs_n": growth,
+              # the bound is on private memory: a worker's RSS counts the object store it maps (see the docstring)
+              "private_within_1_2x": all(growth[f"{kind}/peak_private_mb"] is not None
+                                         and growth[f"{kind}/peak_private_mb"] <= 1.2 for kind in ("driver", "worker")),
               "answer_key_matched": all(run["answer_key_matched"] for run in runs),
               "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                           "load_before": [round(x, 2) for x in load_before],
@@ -206,6 +210,7 @@ def main() -> int:
     if speedup is not None:
         print(f"\n{cpus[-1]} CPUs vs {cpus[0]} on {large.name}: x{speedup}")
     print("peak memory at 10N / at N: " + ", ".join(f"{k} x{v}" for k, v in growth.items()))
+    print(f"peak private memory of the driver and of the worst worker within x1.2: {result['private_within_1_2x']}")
     print(f"answer keys matched: {result['answer_key_matched']}; written to {out}")
     return 0 if result["answer_key_matched"] else 1
 
