@@ -14,7 +14,7 @@ from lingshu.config import SourceConfig
 from lingshu.data.curate import Curator
 from lingshu.data.dedup import MinHasher, PHashIndex, TextCandidate, TextIndex
 from lingshu.data.reading import SCREENED, Pending
-from lingshu.data.resolve import FOUND, KEYS, Resolution, band_ranges, decide, resolve_group, shuffle_keys
+from lingshu.data.resolve import FOUND, KEYS, Resolution, band_ranges, resolve_group, shuffle_keys
 from lingshu.data.schema import Sample
 
 
@@ -147,7 +147,9 @@ def _decided_in_batches(found: list[dict]) -> dict:
     for start in range(0, len(found), 7):
         resolution.add_batch(pa.Table.from_pylist(found[start:start + 7], schema=FOUND))
     decided = resolution.decide()
-    assert decided == decide(found)
+    whole = Resolution()
+    whole.add_batch(pa.Table.from_pylist(found, schema=FOUND))
+    assert decided == whole.decide()
     return decided
 
 

@@ -209,14 +209,6 @@ class Resolution:
         return lost | text_duplicates(edges, set(lost))
 
 
-def decide(found: Iterable[dict]) -> dict[int, Decision]:
-    """The losers of both steps, from the group-by's output rows."""
-    resolution = Resolution()
-    for row in found:
-        resolution.add(row["kind"], row["data"])
-    return resolution.decide()
-
-
 def apply_decision(pending: Pending, decision: Decision | None) -> Sample | Rejected:
     if decision is None:
         return pending.record

@@ -88,6 +88,11 @@ KEY_PATTERN = re.compile(r"[0-9a-f]{64}\.[a-z0-9]{1,8}")  # what `put` makes: <s
 PACKED = np.dtype("S40")  # a key of that form as 32 digest bytes and its extension, NUL-padded
 
 
+def _packed_key(key: str) -> bytes | None:
+    """A key of `put`'s form as its `PACKED` bytes; None for any other key."""
+    return bytes.fromhex(key[:64]) + key[65:].encode() if KEY_PATTERN.fullmatch(key) else None
+
+
 class KeySet:
     """A set of store keys held compactly, for the driver that packs a store of millions of images: a key of
     `put`'s form takes 40 bytes (its digest and extension, in one sorted numpy array) instead of about 150 as
@@ -105,8 +110,8 @@ class KeySet:
         while chunk := list(islice(keys, 1 << 14)):
             fresh = []
             for key in chunk:
-                if KEY_PATTERN.fullmatch(key):
-                    fresh.append(bytes.fromhex(key[:64]) + key[65:].encode())
+                if (packed := _packed_key(key)) is not None:
+                    fresh.append(packed)
                 else:
                     self.other.add(key)
             if fresh:
@@ -136,9 +141,9 @@ class KeySet:
         yield from self.other
 
     def __contains__(self, key: str) -> bool:
-        if not KEY_PATTERN.fullmatch(key):
+        if (wanted := _packed_key(key)) is None:
             return key in self.other
-        packed, wanted = self._merge(), np.array(bytes.fromhex(key[:64]) + key[65:].encode(), PACKED)
+        packed, wanted = self._merge(), np.array(wanted, PACKED)
         at = np.searchsorted(packed, wanted)
         return bool(at < len(packed) and packed[at] == wanted)
 
